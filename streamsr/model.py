@@ -1,0 +1,222 @@
+"""The SRGAN generator (SRResNet, Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a
+Generative Adversarial Network", Fig. 4), its presets, safetensors weight I/O and BatchNorm folding.
+
+Architecture, for B residual blocks of C channels and scale 4:
+    conv9x9(3->C) + PReLU                                   (head)
+    B x [conv3x3-BN-PReLU-conv3x3-BN, identity skip]        (body)
+    conv3x3-BN, + head output (long skip)
+    2 x [conv3x3(C->4C) + PixelShuffle(2) + PReLU]          (upsampler)
+    conv9x9(C->3)                                           (tail)
+
+Input and output are RGB in [0, 1] (the paper scales LR to [0,1] and HR to [-1,1]; streamsr keeps [0,1] on
+both sides so no engine needs an extra affine op). Output is not clamped inside the network; callers clamp.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from .errors import WeightsError
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Preset:
+    """A named generator shape. `blocks` residual blocks of `channels` channels, 4x upscaling."""
+
+    name: str
+    blocks: int
+    channels: int
+    scale: int = 4
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.blocks < 1:
+            raise ValueError(f"Preset.blocks must be >= 1, got {self.blocks}")
+        if self.channels < 1:
+            raise ValueError(f"Preset.channels must be >= 1, got {self.channels}")
+        if self.scale != 4:
+            raise ValueError(f"Preset.scale must be 4 (two PixelShuffle(2) stages), got {self.scale}")
+
+
+PRESETS: dict[str, Preset] = {
+    p.name: p
+    for p in (
+        Preset(name="srgan-x4", blocks=16, channels=64, description="the paper's SRResNet/SRGAN generator"),
+        Preset(name="srgan-x4-lite", blocks=8, channels=32, description="light preset for CPUs (~8x fewer MACs)"),
+        Preset(name="srgan-x4-tiny", blocks=1, channels=8, description="tests and plumbing only"),
+    )
+}
+DEFAULT_PRESET = "srgan-x4-lite"
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name; WeightsError naming the known presets if it does not exist."""
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise WeightsError(f"unknown model preset {name!r}; known presets: {', '.join(PRESETS)}") from None
+
+
+class ResidualBlock(nn.Module):
+    """conv3x3-BN-PReLU-conv3x3-BN with an identity skip."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.act = nn.PReLU(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bn2(self.conv2(self.act(self.bn1(self.conv1(x)))))
+
+
+class UpsampleBlock(nn.Module):
+    """conv3x3(C->4C) + PixelShuffle(2) + PReLU: doubles height and width."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels * 4, 3, padding=1)
+        self.shuffle = nn.PixelShuffle(2)
+        self.act = nn.PReLU(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.shuffle(self.conv(x)))
+
+
+class Generator(nn.Module):
+    """SRResNet generator. forward: (N, 3, h, w) float in [0, 1] -> (N, 3, 4h, 4w) float, same dtype/device."""
+
+    def __init__(self, preset: Preset | str = DEFAULT_PRESET) -> None:
+        super().__init__()
+        self.preset = get_preset(preset) if isinstance(preset, str) else preset
+        c = self.preset.channels
+        self.head = nn.Sequential(nn.Conv2d(3, c, 9, padding=4), nn.PReLU(c))
+        self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(self.preset.blocks)])
+        self.body_conv = nn.Conv2d(c, c, 3, padding=1)
+        self.body_bn = nn.BatchNorm2d(c)
+        self.upsample = nn.Sequential(UpsampleBlock(c), UpsampleBlock(c))
+        self.tail = nn.Conv2d(c, 3, 9, padding=4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        y = self.body_bn(self.body_conv(self.body(h))) + h
+        return self.tail(self.upsample(y))
+
+
+def fold_batchnorm(model: Generator) -> Generator:
+    """A copy of `model` for inference with every BatchNorm folded into the conv before it.
+
+    The copy is in eval mode, computes the same function as `model.eval()` (to float rounding), and has
+    `nn.Identity` where the BNs were, so engines see plain conv/PReLU/PixelShuffle graphs.
+    """
+    folded = copy.deepcopy(model).eval()
+    for block in folded.body:
+        block.conv1 = fuse_conv_bn_eval(block.conv1, block.bn1)
+        block.bn1 = nn.Identity()
+        block.conv2 = fuse_conv_bn_eval(block.conv2, block.bn2)
+        block.bn2 = nn.Identity()
+    folded.body_conv = fuse_conv_bn_eval(folded.body_conv, folded.body_bn)
+    folded.body_bn = nn.Identity()
+    return folded
+
+
+def count_macs(preset: Preset, height: int, width: int) -> int:
+    """Multiply-accumulates of one forward pass on an (h, w) LR input (convs only; PReLU/shuffle ignored)."""
+    c, hw = preset.channels, height * width
+    macs = 81 * 3 * c * hw  # head
+    macs += (2 * preset.blocks + 1) * 9 * c * c * hw  # body + body_conv
+    macs += 9 * c * 4 * c * hw + 9 * c * 4 * c * hw * 4  # upsample at 1x and 2x
+    macs += 81 * c * 3 * hw * 16  # tail at 4x
+    return macs
+
+
+# ---- weights -----------------------------------------------------------------------------------------------
+
+SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / f"{DEFAULT_PRESET}.safetensors"
+
+
+def save_weights(model: Generator, path: str | Path, *, metadata: dict[str, str] | None = None) -> Path:
+    """Write the (unfolded) state dict to safetensors with the preset recorded in the file's metadata."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": "streamsr-generator-v1", "preset": json.dumps(asdict(model.preset))}
+    meta.update(metadata or {})
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, str(path), metadata=meta)
+    return path
+
+
+def read_weights_preset(path: str | Path) -> Preset:
+    """The preset recorded in a weights file's metadata (WeightsError if absent or unreadable)."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:  # safetensors raises its own SafetensorError / OSError on a bad header
+        raise WeightsError(f"weights file {path} is not a readable safetensors file ({e})") from None
+    if "preset" not in meta:
+        raise WeightsError(f"weights file {path} has no streamsr preset in its metadata")
+    try:
+        return Preset(**json.loads(meta["preset"]))
+    except (TypeError, ValueError) as e:
+        raise WeightsError(f"weights file {path} has a malformed preset record ({e})") from None
+
+
+def load_generator(path: str | Path | None = None, *, preset: str | None = None, fold: bool = True) -> Generator:
+    """Build a Generator from a safetensors file (the shipped default when `path` is None).
+
+    `preset`, when given, must match the file's recorded preset; a mismatch, a missing file or tensors of
+    the wrong shape raise WeightsError with one line saying which. Returns an eval-mode CPU float32 model,
+    BN-folded unless `fold=False` (training resumes from the unfolded form).
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    file_preset = read_weights_preset(path)
+    if preset is not None and get_preset(preset) != file_preset and preset != file_preset.name:
+        raise WeightsError(
+            f"weights file {path} is for preset {file_preset.name!r} "
+            f"({file_preset.blocks} blocks x {file_preset.channels} ch), not {preset!r}"
+        )
+    model = Generator(file_preset)
+    state = load_file(str(path))
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"weights file {path} does not fit preset {file_preset.name!r}: "
+            f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
+            f"unexpected {unexpected[:3]}{'...' if len(unexpected) > 3 else ''}"
+        )
+    for k, v in state.items():
+        if v.shape != expected[k].shape:
+            raise WeightsError(
+                f"weights file {path}: tensor {k} has shape {tuple(v.shape)}, "
+                f"preset {file_preset.name!r} needs {tuple(expected[k].shape)}"
+            )
+    model.load_state_dict(state)
+    model.eval()
+    return fold_batchnorm(model) if fold else model
+
+
+def weights_digest(path: str | Path | None = None) -> str:
+    """First 16 hex digits of the SHA-256 of a weights file: the model part of engine cache keys."""
+    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
