@@ -1,0 +1,95 @@
+"""Tiler: cut a frame into fixed-size LR tiles with a halo, and stitch the 4x centres back.
+
+The halo gives every tile's centre the context the generator's receptive field needs, so the stitched
+frame has no seams. Fixed tile shapes let compiled engines (TensorRT, CUDA graphs, ONNX) be built once for
+any frame size. Everything is pad/unfold/reshape on the tensor's own device: no Python loop over tiles.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+DEFAULT_TILE = 32
+DEFAULT_HALO = 8
+"""Chosen by measurement with the shipped weights (benchmarks/halo.py, figures in README/RESULTS.md)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TileGrid:
+    """Where the tiles of one frame came from: needed to stitch them back.
+
+    height/width: the LR frame size; rows/cols: tile grid (rows*cols tiles, row-major).
+    """
+
+    height: int
+    width: int
+    rows: int
+    cols: int
+
+    @property
+    def count(self) -> int:
+        return self.rows * self.cols
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Tiler:
+    """tile: LR tile edge in pixels; halo: LR context pixels on each side; scale: the engine's upscale."""
+
+    tile: int = DEFAULT_TILE
+    halo: int = DEFAULT_HALO
+    scale: int = 4
+
+    def __post_init__(self) -> None:
+        if self.tile < 1:
+            raise ValueError(f"Tiler.tile must be >= 1, got {self.tile}")
+        if self.halo < 0:
+            raise ValueError(f"Tiler.halo must be >= 0, got {self.halo}")
+        if self.scale < 1:
+            raise ValueError(f"Tiler.scale must be >= 1, got {self.scale}")
+
+    @property
+    def window(self) -> int:
+        """Edge of one LR tile as the engine sees it: tile + 2 * halo."""
+        return self.tile + 2 * self.halo
+
+    def grid(self, height: int, width: int) -> TileGrid:
+        return TileGrid(
+            height=height, width=width, rows=-(-height // self.tile), cols=-(-width // self.tile)
+        )
+
+    def split(self, image: torch.Tensor) -> tuple[torch.Tensor, TileGrid]:
+        """(3, H, W) float tensor -> (rows*cols, 3, window, window) tiles (a new contiguous tensor), grid.
+
+        The frame is padded by `halo` on every side and up to a whole number of tiles at the bottom/right,
+        mirroring the image (reflect) where it is large enough and repeating edge pixels where it is not
+        (frames smaller than the halo).
+        """
+        if image.ndim != 3:
+            raise ValueError(f"Tiler.split expects a (3, H, W) tensor, got shape {tuple(image.shape)}")
+        _, h, w = image.shape
+        grid = self.grid(h, w)
+        pad_bottom = grid.rows * self.tile - h + self.halo
+        pad_right = grid.cols * self.tile - w + self.halo
+        pad = (self.halo, pad_right, self.halo, pad_bottom)
+        fits_reflect = max(self.halo, pad_bottom) < h and max(self.halo, pad_right) < w
+        padded = F.pad(image.unsqueeze(0), pad, mode="reflect" if fits_reflect else "replicate")[0]
+        tiles = padded.unfold(1, self.window, self.tile).unfold(2, self.window, self.tile)
+        # (3, rows, cols, win, win) -> (rows*cols, 3, win, win)
+        tiles = tiles.permute(1, 2, 0, 3, 4).reshape(grid.count, image.shape[0], self.window, self.window)
+        return tiles.contiguous(), grid
+
+    def stitch(self, tiles: torch.Tensor, grid: TileGrid) -> torch.Tensor:
+        """(rows*cols, 3, s*window, s*window) engine output -> (3, s*H, s*W) frame (crop of the centres)."""
+        s, t = self.scale, self.tile
+        expected = (grid.count, tiles.shape[1], s * self.window, s * self.window)
+        if tuple(tiles.shape) != expected:
+            raise ValueError(f"Tiler.stitch expects tiles of shape {expected}, got {tuple(tiles.shape)}")
+        lo = s * self.halo
+        centres = tiles[:, :, lo : lo + s * t, lo : lo + s * t]
+        c = tiles.shape[1]
+        frame = centres.reshape(grid.rows, grid.cols, c, s * t, s * t).permute(2, 0, 3, 1, 4)
+        frame = frame.reshape(c, grid.rows * s * t, grid.cols * s * t)
+        return frame[:, : s * grid.height, : s * grid.width]
