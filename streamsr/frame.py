@@ -97,6 +97,8 @@ class Frame:
     sources without timestamps.
     scale: 1 for source frames, 4 after the enhancer.
     repeated: True when a corrupt source frame was replaced by the previous good one to keep sync.
+    lowres: after enhancement, the (H/4, W/4, 3) source image (a reference, not a copy), for side-by-side
+    comparisons; None on source frames.
     """
 
     image: np.ndarray
@@ -106,6 +108,7 @@ class Frame:
     scale: int = 1
     repeated: bool = False
     timeline: Timeline = field(default_factory=Timeline)
+    lowres: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         img = self.image
@@ -131,7 +134,8 @@ class Frame:
         return float(self.pts * self.time_base)
 
     def with_image(self, image: np.ndarray, *, scale: int) -> "Frame":
-        """Same frame identity and timeline (shared, not copied), new pixels."""
+        """Same frame identity and timeline (shared, not copied), new pixels; when the scale changes the
+        old pixels become `lowres`."""
         return Frame(
             image=image,
             seq=self.seq,
@@ -140,4 +144,5 @@ class Frame:
             scale=scale,
             repeated=self.repeated,
             timeline=self.timeline,
+            lowres=self.image if scale != self.scale else self.lowres,
         )

@@ -1,0 +1,190 @@
+"""Pipeline: decode ‖ enhance ‖ sink, concurrently, joined by bounded queues.
+
+Decode runs in a reader thread, sinks in a writer thread, the enhancer in the calling thread (torch
+releases the GIL inside ops, so the three overlap; Ctrl-C lands in the calling thread). Two policies:
+- file (lossless): every frame goes through, queues block when full;
+- live: the reader keeps only the newest frame when the enhancer is behind, and counts what it dropped,
+  so latency stays bounded.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .enhancer import Enhancer
+from .errors import Interrupted
+from .frame import Frame, Timeline
+from .sinks import Sink
+
+_END = object()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipelineConfig:
+    """live: newest-frame policy (drop stale frames) instead of lossless; queue_size: frames buffered
+    between stages (file policy); finish_on_interrupt: on Ctrl-C close sinks so outputs are playable (live
+    recordings) rather than abort them (file jobs, which must not leave a partial file)."""
+
+    live: bool = False
+    queue_size: int = 4
+    finish_on_interrupt: bool = False
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"PipelineConfig.queue_size must be >= 1, got {self.queue_size}")
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counts and per-frame timelines of one run (timelines in output order)."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    dropped: int = 0
+    timelines: list[Timeline] = field(default_factory=list)
+
+
+class _NewestSlot:
+    """A one-frame mailbox: put() replaces an unconsumed frame (counting it as dropped), get() blocks."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._item: object | None = None
+        self._has = False
+        self.dropped = 0
+
+    def put(self, item: object) -> None:
+        with self._cond:
+            if self._has and item is not _END:
+                self.dropped += 1
+            if self._has and self._item is _END:
+                return
+            self._item, self._has = item, True
+            self._cond.notify()
+
+    def get(self, timeout: float) -> object:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._has, timeout):
+                raise queue.Empty
+            self._has = False
+            return self._item
+
+
+def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
+    """Blocking put that gives up when `stop` is set; False if it gave up."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def run_pipeline(
+    source: Iterable[Frame],
+    enhancer: Enhancer,
+    sinks: Sequence[Sink],
+    *,
+    config: PipelineConfig = PipelineConfig(),
+    on_frame: Callable[[Frame], None] | None = None,
+    stop: threading.Event | None = None,
+) -> PipelineStats:
+    """Run until the source ends (or `stop` is set), then close every sink. Returns the run's stats.
+
+    Any exception in a stage stops all stages, aborts the sinks (their partial outputs are removed) and is
+    re-raised here. KeyboardInterrupt becomes `Interrupted` after sinks are aborted — or closed, when
+    `config.finish_on_interrupt`. `on_frame` is called from the writer thread after each frame is emitted.
+    """
+    stop = stop or threading.Event()
+    stats = PipelineStats()
+    inbox: queue.Queue | _NewestSlot = _NewestSlot() if config.live else queue.Queue(config.queue_size)
+    outbox: queue.Queue = queue.Queue(config.queue_size)
+    errors: list[BaseException] = []
+
+    def fail(e: BaseException) -> None:
+        errors.append(e)
+        stop.set()
+
+    def read() -> None:
+        try:
+            for frame in source:
+                if stop.is_set():
+                    break
+                stats.frames_in += 1
+                if isinstance(inbox, _NewestSlot):
+                    inbox.put(frame)
+                elif not _put(inbox, frame, stop):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
+            fail(e)
+        finally:
+            if isinstance(inbox, _NewestSlot):
+                inbox.put(_END)
+            else:
+                _put(inbox, _END, stop)
+
+    def write() -> None:
+        try:
+            while True:
+                try:
+                    frame = outbox.get(timeout=0.1)
+                except queue.Empty:
+                    if stop.is_set():
+                        return
+                    continue
+                if frame is _END:
+                    return
+                for sink in sinks:
+                    sink.write(frame)
+                frame.timeline.stamp("emitted")
+                stats.frames_out += 1
+                stats.timelines.append(frame.timeline)
+                if on_frame is not None:
+                    on_frame(frame)
+        except BaseException as e:  # noqa: BLE001
+            fail(e)
+
+    reader = threading.Thread(target=read, name="streamsr-decode", daemon=True)
+    writer = threading.Thread(target=write, name="streamsr-sink", daemon=True)
+    reader.start()
+    writer.start()
+    interrupted = False
+    try:
+        while not stop.is_set():
+            try:
+                frame = inbox.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if frame is _END:
+                break
+            if not _put(outbox, enhancer.enhance(frame), stop):
+                break
+        _put(outbox, _END, stop)
+        while writer.is_alive():
+            writer.join(timeout=0.1)
+    except KeyboardInterrupt:
+        interrupted = True
+    except BaseException as e:  # noqa: BLE001
+        fail(e)
+    finally:
+        if interrupted or errors:
+            stop.set()
+        reader.join(timeout=5)
+        writer.join(timeout=5)
+        if isinstance(inbox, _NewestSlot):
+            stats.dropped = inbox.dropped
+    if errors or (interrupted and not config.finish_on_interrupt):
+        for sink in sinks:
+            sink.abort()
+        if errors:
+            raise errors[0]
+        raise Interrupted("interrupted; partial output removed")
+    for sink in sinks:
+        sink.close()
+    if interrupted:
+        raise Interrupted("interrupted; outputs finished and closed")
+    return stats

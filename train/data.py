@@ -1,0 +1,168 @@
+"""Training data: HR crops from a folder of frames (or frames sampled from videos), split by source.
+
+- Every source image is decoded once and kept in memory as (H, W, 3) uint8 RGB (Kvasir-SEG's 900 training
+  images are ~0.95 GB decoded), so the training loop never waits on JPEG decoding.
+- Crops avoid what is not endoscopic tissue: near-black pixels (the octagonal black border, Kvasir-SEG's
+  blacked-out scope thumbnail in the lower-left corner), green pixels (the scope-position thumbnail where it
+  is not blacked out) and the upper-left text block (patient/date overlays). A crop is allowed when at
+  most 0.5% of its pixels are masked.
+- The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
+  name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
+- LR is made from HR with streamsr.evaluate.degrade (antialiased bicubic 4x down, quantised to 8 bits):
+  the very degradation `streamsr eval` measures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
+VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm"}
+BLACK_LEVEL = 25  # max(R,G,B) below this is border/mask; tissue in Kvasir-SEG rarely goes below ~40
+GREEN_MARGIN = 15  # G > R + 15: the green scope thumbnail; tissue is red-dominant
+MAX_MASKED = 0.005  # fraction of masked pixels a crop may contain
+POS_STRIDE = 4  # candidate crop corners on a 4-px grid (cheap to store; crops stay 4-aligned)
+
+
+def list_sources(root: str | Path) -> list[Path]:
+    """Image and video files directly under `root`, sorted by name."""
+    root = Path(root)
+    return sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+
+
+def split_sources(sources: list[Path], n_val: int) -> tuple[list[Path], list[Path]]:
+    """Deterministic split by source: the `n_val` sources with the smallest SHA-1(name) are validation."""
+    ranked = sorted(sources, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest())
+    val = sorted(ranked[:n_val])
+    train = sorted(ranked[n_val:])
+    return train, val
+
+
+def _read_video_frames(path: Path, every: int) -> list[np.ndarray]:
+    import av
+
+    frames = []
+    with av.open(str(path)) as c:
+        for i, f in enumerate(c.decode(video=0)):
+            if i % every == 0:
+                frames.append(f.to_ndarray(format="rgb24"))
+    return frames
+
+
+def load_images(sources: list[Path], *, video_every: int = 30) -> list[np.ndarray]:
+    """Decode sources to (H, W, 3) uint8 RGB arrays; videos contribute every `video_every`-th frame."""
+    images: list[np.ndarray] = []
+    for p in sources:
+        if p.suffix.lower() in VIDEO_EXTS:
+            images.extend(_read_video_frames(p, video_every))
+        else:
+            bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
+            if bgr is None:
+                raise ValueError(f"cannot decode image {p}")
+            images.append(np.ascontiguousarray(bgr[:, :, ::-1]))
+    return images
+
+
+def tissue_mask(img: np.ndarray) -> np.ndarray:
+    """(H, W) bool, True where a pixel must NOT be inside a crop (border, thumbnail, text), dilated by 4 px."""
+    h, w = img.shape[:2]
+    rgb = img.astype(np.int16)
+    bad = rgb.max(axis=2) < BLACK_LEVEL
+    bad |= rgb[:, :, 1] > rgb[:, :, 0] + GREEN_MARGIN
+    bad[: h // 2, : w // 5] = True  # text overlays sit in the upper-left of these frames
+    bad = cv2.dilate(bad.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    return bad
+
+
+def valid_corners(img: np.ndarray, crop: int) -> np.ndarray:
+    """(K, 2) int32 array of (y, x) top-left corners on the POS_STRIDE grid whose crop is nearly unmasked."""
+    h, w = img.shape[:2]
+    if h < crop or w < crop:
+        return np.zeros((0, 2), np.int32)
+    bad = tissue_mask(img).astype(np.int32)
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = bad.cumsum(0).cumsum(1)
+    ys = np.arange(0, h - crop + 1, POS_STRIDE)
+    xs = np.arange(0, w - crop + 1, POS_STRIDE)
+    y0, x0 = ys[:, None], xs[None, :]
+    count = integral[y0 + crop, x0 + crop] - integral[y0, x0 + crop] - integral[y0 + crop, x0] + integral[y0, x0]
+    ok = count <= MAX_MASKED * crop * crop
+    yy, xx = np.nonzero(ok)
+    return np.stack([ys[yy], xs[xx]], axis=1).astype(np.int32)
+
+
+@dataclass
+class CropSampler:
+    """Random HR crops with flips/transposes from in-memory images; LR made by streamsr's degradation.
+
+    `sample(n)` returns (lr, hr): (n, 3, crop/4, crop/4) and (n, 3, crop, crop) float32 in [0, 1].
+    The sampler draws from its own numpy Generator, whose state is saved in checkpoints (`state`/`set_state`).
+    """
+
+    images: list[np.ndarray]
+    crop: int
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.crop % 4:
+            raise ValueError(f"crop must be a multiple of 4, got {self.crop}")
+        corners = [valid_corners(im, self.crop) for im in self.images]
+        keep = [i for i, c in enumerate(corners) if len(c)]
+        if not keep:
+            raise ValueError(f"no image has a valid {self.crop}x{self.crop} crop")
+        self.images = [self.images[i] for i in keep]
+        self.corners = [corners[i] for i in keep]
+        self.rng = np.random.default_rng(self.seed)
+
+    def state(self) -> dict:
+        return self.rng.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
+    def sample_hr(self, n: int) -> np.ndarray:
+        """(n, crop, crop, 3) uint8: image uniformly, then a valid corner uniformly, then a random dihedral op."""
+        out = np.empty((n, self.crop, self.crop, 3), np.uint8)
+        idx = self.rng.integers(len(self.images), size=n)
+        aug = self.rng.integers(8, size=n)
+        for k in range(n):
+            corners = self.corners[idx[k]]
+            y, x = corners[self.rng.integers(len(corners))]
+            c = self.images[idx[k]][y : y + self.crop, x : x + self.crop]
+            if aug[k] & 1:
+                c = c[:, ::-1]
+            if aug[k] & 2:
+                c = c[::-1]
+            if aug[k] & 4:
+                c = c.transpose(1, 0, 2)
+            out[k] = c
+        return out
+
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from streamsr.evaluate import degrade
+
+        hr = torch.from_numpy(self.sample_hr(n)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        return degrade(hr), hr
+
+
+def fixed_val_crops(images: list[np.ndarray], crop: int) -> torch.Tensor:
+    """(N, 3, crop, crop) float32 HR: per image, the valid crop whose centre is nearest the image centre."""
+    out = []
+    for im in images:
+        corners = valid_corners(im, crop)
+        if not len(corners):
+            continue
+        h, w = im.shape[:2]
+        d = (corners[:, 0] + crop / 2 - h / 2) ** 2 + (corners[:, 1] + crop / 2 - w / 2) ** 2
+        y, x = corners[int(np.argmin(d))]
+        out.append(im[y : y + crop, x : x + crop])
+    if not out:
+        raise ValueError(f"no validation image has a valid {crop}x{crop} crop")
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
