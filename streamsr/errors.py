@@ -30,5 +30,8 @@ class TransportError(StreamSRError, RuntimeError):
     """A ZeroMQ endpoint cannot be bound/connected, or a key file is missing or malformed."""
 
 
-class Interrupted(StreamSRError, KeyboardInterrupt):
-    """The user stopped a run (Ctrl-C / SIGTERM); partial outputs have been removed."""
+class Interrupted(StreamSRError, RuntimeError):
+    """The user stopped a run (Ctrl-C / SIGTERM); the message says what became of the outputs.
+
+    Not a KeyboardInterrupt subclass on purpose: the stop has been handled, and CLI frameworks that catch
+    KeyboardInterrupt would otherwise swallow the message."""

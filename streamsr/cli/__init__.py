@@ -7,6 +7,7 @@ one place that turns a StreamSRError into one line on stderr and a non-zero exit
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import typer
@@ -21,39 +22,39 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+from . import bench as _bench  # noqa: E402
 from . import enhance as _enhance  # noqa: E402
 from . import info as _info  # noqa: E402
+from . import keys as _keys  # noqa: E402
+from . import stream as _stream  # noqa: E402
+from . import view as _view  # noqa: E402
 
 app.command("enhance")(_enhance.enhance)
 app.command("info")(_info.info)
+app.command("stream")(_stream.stream)
+app.command("view")(_view.view)
+app.command("keys")(_keys.keys)
+app.command("bench")(_bench.bench)
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
+def _raise_keyboard_interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. SIGINT and SIGTERM both stop a run cleanly (installed explicitly, since a
+    parent that started us in the background may have set SIGINT to be ignored)."""
     logging.basicConfig(level=logging.WARNING, format="streamsr: %(message)s")
+    signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        app(standalone_mode=False)
+        app()  # standalone: typer prints usage errors itself (exit 2) and turns a stray Ctrl-C into "Aborted!"
     except Interrupted as e:
         print(f"streamsr: {e}", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except KeyboardInterrupt:
-        print("streamsr: interrupted", file=sys.stderr)
         sys.exit(EXIT_INTERRUPTED)
     except StreamSRError as e:
         print(f"streamsr: error: {e}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
-    except typer.Exit as e:
-        sys.exit(e.exit_code)
-    except typer.Abort:
-        print("streamsr: aborted", file=sys.stderr)
-        sys.exit(EXIT_INTERRUPTED)
-    except Exception as e:  # click usage errors arrive as click.exceptions.ClickException
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        raise

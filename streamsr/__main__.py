@@ -1,0 +1,5 @@
+"""`python -m streamsr` = the `streamsr` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,146 @@
+"""`streamsr enhance` through the real entry point: outputs, one-line errors, exit codes, Ctrl-C."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import pytest
+
+from conftest import make_clip, run_cli
+from test_file_io import corrupt_packet, probe
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("streamsr: error:")]
+    assert len(lines) == 1, proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def leftovers(folder: Path, stem: str = "out") -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if stem in p.name)
+
+
+def test_enhance_writes_4x_video_with_audio_and_compare(clip, tmp_path, tiny_weights):
+    out = tmp_path / "out.mp4"
+    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare")
+    assert proc.returncode == 0, proc.stderr
+    src, dst, cmp = probe(clip), probe(out), probe(tmp_path / "out.compare.mp4")
+    assert dst["size"] == (192, 160) and cmp["size"] == (384, 160)
+    assert dst["frames"] == cmp["frames"] == src["frames"]
+    assert dst["rate"] == src["rate"]
+    assert dst["audio"] == ["aac"]
+    assert "wrote" in proc.stderr and "8 frames" in proc.stderr
+
+
+def test_enhance_a_folder(tmp_path, tiny_weights):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "a.mp4", frames=3)
+    make_clip(folder / "b.mov", frames=4)
+    proc = run_cli("enhance", str(folder), "-o", str(tmp_path / "out"), "--weights", str(tiny_weights), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert [probe(tmp_path / "out" / n)["frames"] for n in ("a.mp4", "b.mp4")] == [3, 4]
+
+
+def test_missing_input(tmp_path, tiny_weights):
+    proc = run_cli("enhance", str(tmp_path / "nope.mp4"), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "nope.mp4", "does not exist")
+    assert leftovers(tmp_path) == []
+
+
+def test_not_a_video(tmp_path, tiny_weights):
+    bad = tmp_path / "notes.mp4"
+    bad.write_text("this is not a video\n" * 50)
+    proc = run_cli("enhance", str(bad), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "notes.mp4", "not a readable video")
+    assert leftovers(tmp_path) == []
+
+
+def test_truncated_video(tmp_path, tiny_weights):
+    clip = make_clip(tmp_path / "c.mkv", frames=30)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    proc = run_cli("enhance", str(cut), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "cut.mkv", "truncated")
+    assert leftovers(tmp_path) == []
+
+
+def test_corrupt_frame_is_reported_and_sync_kept(tmp_path, tiny_weights):
+    clip = make_clip(tmp_path / "c.mp4", frames=12)
+    bad = tmp_path / "bad.mp4"
+    corrupt_packet(clip, bad, 6)
+    out = tmp_path / "out.mp4"
+    proc = run_cli("enhance", str(bad), "-o", str(out), "--weights", str(tiny_weights))
+    assert proc.returncode == 0, proc.stderr
+    assert "corrupt frame(s) repeated" in proc.stderr
+    assert probe(out)["frames"] == 12
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_read_only_output_folder(clip, tmp_path, tiny_weights):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        proc = run_cli("enhance", str(clip), "-o", str(locked / "out.mp4"), "--weights", str(tiny_weights))
+        assert_one_line_error(proc, "not writable")
+    finally:
+        locked.chmod(0o700)
+    assert leftovers(locked) == []
+
+
+def test_output_folder_missing(clip, tmp_path, tiny_weights):
+    proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "no" / "out.mp4"), "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "no", "does not exist")
+
+
+def test_output_on_a_filesystem_that_refuses_files(clip, tiny_weights):
+    # /proc refuses new files even for root: the open itself fails
+    proc = run_cli("enhance", str(clip), "-o", "/proc/streamsr-out.mp4", "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "/proc/streamsr-out.mp4")
+
+
+def test_existing_output_needs_overwrite(clip, tmp_path, tiny_weights):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"precious")
+    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights))
+    assert_one_line_error(proc, "already exists", "--overwrite")
+    assert out.read_bytes() == b"precious"
+    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--overwrite", "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert probe(out)["frames"] == 8
+
+
+def test_weights_of_the_wrong_preset(clip, tmp_path, tiny_weights):
+    proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
+                   "--preset", "srgan-x4")
+    assert_one_line_error(proc, "srgan-x4-tiny", "srgan-x4")
+    assert leftovers(tmp_path) == []
+
+
+def test_ctrl_c_leaves_no_file_that_looks_complete(tmp_path, tiny_weights):
+    clip = make_clip(tmp_path / "long.mp4", frames=300, width=64, height=48)
+    out = tmp_path / "out.mp4"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamsr", "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights)],
+        stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    # wait until frames are flowing (progress bar shows a count > 0), then interrupt
+    seen = ""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and "| 3/" not in seen and proc.poll() is None:
+        seen += proc.stderr.read(1)
+    assert proc.poll() is None, seen
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, seen + err
+    assert "Traceback" not in err
+    assert "interrupted" in err
+    assert leftovers(tmp_path) == []

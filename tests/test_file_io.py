@@ -1,0 +1,130 @@
+"""FileSource / FileSink / enhance_video on real PyAV files."""
+
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from streamsr.backends import EngineConfig, select_engine
+from streamsr.enhancer import Enhancer
+from streamsr.errors import InputError, OutputError
+from streamsr.jobs import EnhanceJob, enhance_video, plan_jobs
+from streamsr.sinks import FileSink, partial_path
+from streamsr.sources import FileSource
+from streamsr.tiling import Tiler
+
+from conftest import make_clip, synthetic_image
+
+
+def probe(path: Path):
+    with av.open(str(path)) as c:
+        v = c.streams.video[0]
+        frames = [f for f in c.decode(video=0)]
+        return {
+            "size": (v.codec_context.width, v.codec_context.height),
+            "rate": v.average_rate,
+            "frames": len(frames),
+            "pts_s": [float(f.pts * f.time_base) for f in frames],
+            "audio": [s.codec_context.name for s in c.streams.audio],
+        }
+
+
+def corrupt_packet(src: Path, dst: Path, index: int) -> None:
+    """Overwrite the payload of the index-th video packet (in file order) with junk."""
+    with av.open(str(src)) as c:
+        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
+    pos, size = sorted(packets)[index]
+    data = bytearray(src.read_bytes())
+    data[pos + 8 : pos + size] = b"\xaa" * (size - 8)
+    dst.write_bytes(bytes(data))
+
+
+@pytest.fixture
+def enhancer(tiny_weights):
+    engine = select_engine(EngineConfig(engine="torch", device="cpu", weights=str(tiny_weights), window=48))
+    return Enhancer(engine, Tiler(tile=32, halo=8))
+
+
+def test_file_source_reads_every_frame_with_timestamps(clip):
+    with FileSource(clip) as src:
+        frames = list(src)
+        assert src.info.width == 48 and src.info.height == 40 and src.info.rate == 10
+        assert src.info.has_audio
+    assert len(frames) == 8
+    assert [f.seq for f in frames] == list(range(8))
+    assert [f.seconds for f in frames] == pytest.approx([i / 10 for i in range(8)])
+    # lossy codec, but each frame is recognisably its own synthetic frame
+    errs = [np.abs(f.image.astype(int) - synthetic_image(i, 48, 40)).mean() for i, f in enumerate(frames)]
+    assert max(errs) < 12
+
+
+def test_enhance_video_keeps_count_rate_duration_and_audio(clip, tmp_path, enhancer):
+    out = tmp_path / "out.mp4"
+    report = enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    src, dst = probe(clip), probe(out)
+    assert dst["size"] == (4 * 48, 4 * 40)
+    assert dst["frames"] == src["frames"] == report.frames == 8
+    assert dst["rate"] == src["rate"]
+    assert dst["pts_s"] == pytest.approx(src["pts_s"], abs=1e-3)
+    assert dst["audio"] == ["aac"]
+    assert not partial_path(out).exists()
+
+
+def test_corrupt_frame_in_the_middle_is_repeated_and_counted(tmp_path, enhancer):
+    clip = make_clip(tmp_path / "c.mp4", frames=12)
+    bad = tmp_path / "bad.mp4"
+    corrupt_packet(clip, bad, 6)
+    out = tmp_path / "out.mp4"
+    report = enhance_video(EnhanceJob(input=bad, output=out), enhancer)
+    assert report.decode_errors >= 1
+    assert report.repeated_frames >= 1
+    dst = probe(out)
+    assert dst["frames"] == 12
+    assert dst["pts_s"] == pytest.approx([i / 10 for i in range(12)], abs=1e-3)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_truncated_video_is_an_input_error_and_leaves_no_output(tmp_path, enhancer, suffix):
+    clip = make_clip(tmp_path / f"c{suffix}", frames=30)
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    out = tmp_path / "out.mp4"
+    with pytest.raises(InputError, match="truncated|not a readable video"):
+        enhance_video(EnhanceJob(input=cut, output=out), enhancer)
+    assert list(tmp_path.glob("*out*")) == []
+
+
+def test_file_sink_abort_removes_the_partial_file(tmp_path):
+    out = tmp_path / "o.mp4"
+    sink = FileSink(out, width=32, height=32, rate=Fraction(10), time_base=Fraction(1, 10))
+    from streamsr.frame import Frame
+
+    for i in range(60):  # past x264's look-ahead, so packets reach the file
+        sink.write(Frame(image=np.full((32, 32, 3), i, np.uint8), seq=i, pts=i, time_base=Fraction(1, 10)))
+    assert partial_path(out).exists() and not out.exists()
+    sink.abort()
+    assert not partial_path(out).exists() and not out.exists()
+
+
+def test_plan_jobs_for_a_folder_and_errors(tmp_path, clip):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    make_clip(folder / "a.mp4")
+    make_clip(folder / "b.mkv")
+    (folder / "notes.txt").write_text("x")
+    jobs = plan_jobs(folder, tmp_path / "out", compare=True)
+    assert [j.output.name for j in jobs] == ["a.mp4", "b.mp4"]
+    assert jobs[0].compare.name == "a.compare.mp4"
+    with pytest.raises(InputError, match="does not exist"):
+        plan_jobs(tmp_path / "missing.mp4", tmp_path / "o.mp4")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="holds no video files"):
+        plan_jobs(empty, tmp_path / "o")
+    (tmp_path / "exists.mp4").write_bytes(b"x")
+    with pytest.raises(OutputError, match="already exists"):
+        plan_jobs(clip, tmp_path / "exists.mp4")
+    with pytest.raises(OutputError, match="is the input file"):
+        plan_jobs(clip, clip, overwrite=True)
