@@ -1,0 +1,116 @@
+"""The benchmark code runs end to end on a tiny model and tiny frames (seconds). No timed assertions:
+only that every figure is produced, well-formed and consistent."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from streamsr.bench import (
+    VARIANTS,
+    BenchConfig,
+    format_markdown,
+    make_clip,
+    run_bench,
+    standard_config,
+    synthetic_frames,
+    tile_loop_upscale,
+)
+
+from streamsr.model import Generator, save_weights
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory):
+    torch.manual_seed(0)
+    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The real console entry point (streamsr.cli:main) in a subprocess."""
+    code = "import sys; from streamsr.cli import main; sys.argv[0] = 'streamsr'; main()"
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+
+def _tiny(**kw) -> BenchConfig:
+    base = dict(preset="srgan-x4-tiny", device="cpu", batch=4, tile=16, halo=4, width=40, height=24, frames=1,
+                warmup=1, repeats=1, pipeline_frames=3, pipeline_warmup=1, ceiling_size=64,
+                ceiling_dtypes=("fp32", "bf16"))
+    base.update(kw)
+    return BenchConfig(**base)
+
+
+class _Nearest(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+
+def test_tile_loop_baseline_is_a_correct_tiler():
+    # with a pixel-local model, pasting tile centres must give exactly the whole-frame result
+    img = synthetic_frames(1, 50, 38)[0]
+    out = tile_loop_upscale(_Nearest(), img, tile=16, pad=4)
+    assert out.shape == (152, 200, 3) and out.dtype == np.uint8
+    assert np.array_equal(out, img.repeat(4, 0).repeat(4, 1))
+
+
+def test_run_bench_all_variants_tiny(tiny_weights):
+    progress: list[str] = []
+    result = run_bench(_tiny(weights=str(tiny_weights)), progress=progress.append)
+    assert progress, "progress callback is used"
+    assert set(result.variants) == set(VARIANTS)
+    for v in result.variants.values():
+        assert v.latency.count == 1 and len(v.fps_reps) == 1 and v.fps > 0
+        assert v.lr_mpix_s == pytest.approx(v.fps * 40 * 24 / 1e6)
+    assert set(result.speedups) == set(VARIANTS) - {"engine", "streamsr"}
+    assert result.tiles_per_frame == 3 * 2
+    assert result.halo_overhead == pytest.approx(6 * 24 * 24 / (40 * 24))
+    assert {"uploaded", "tiled", "inferred", "stitched", "downloaded"} <= set(result.stages)
+    assert [c.dtype for c in result.ceilings] == ["fp32", "bf16"] and result.efficiency > 0
+    p = result.pipeline
+    assert p is not None and p.frames == 2 and p.dropped == 0 and p.fps > 0
+    assert {"decode", "inferred", "encode"} <= set(p.stages) and p.e2e.count == 2
+    assert math.isfinite(p.ratio_engine) and math.isfinite(p.ratio_streamsr)
+    assert str(tiny_weights) in result.weights
+    text = format_markdown(result)
+    for needle in ("| tile-loop |", "| infer |", "pipeline / engine-only", "of the matmul ceiling", "torch 2"):
+        assert needle in text
+    json.dumps(result.to_dict())
+
+
+def test_run_bench_fresh_weights_and_clip_input(tmp_path):
+    clip = make_clip(tmp_path / "in.mp4", synthetic_frames(4, 32, 16))
+    result = run_bench(_tiny(clip=str(clip), variants=("engine", "streamsr"), ceiling_dtypes=(),
+                             pipeline_frames=4))
+    assert "freshly initialised srgan-x4-tiny" in result.weights
+    assert result.lr_size == (32, 16) and set(result.variants) == {"engine", "streamsr"}
+    assert result.ceilings == () and result.efficiency is None
+    assert result.pipeline is not None and result.pipeline.frames == 3
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="variants"):
+        BenchConfig(variants=("nope",))
+    with pytest.raises(ValueError, match="even"):
+        BenchConfig(width=33)
+    with pytest.raises(ValueError, match="pipeline_frames"):
+        BenchConfig(pipeline_frames=2, pipeline_warmup=1)
+    assert standard_config(quick=True, cuda=False).width == 64
+    assert standard_config(quick=False, cuda=True, width=None).width == 480
+
+
+def test_cli_bench(tmp_path, tiny_weights):
+    out = tmp_path / "bench.json"
+    r = run_cli("bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights), "--size", "32x16",
+                "--tile", "16", "--halo", "4", "--repeats", "1", "--frames", "1", "--json", str(out), "-q")
+    assert r.returncode == 0, r.stderr
+    assert "| streamsr |" in r.stdout and "end to end" in r.stdout and "fps" in r.stdout
+    data = json.loads(out.read_text())
+    assert data["lr_size"] == [32, 16] and "tile-loop" in data["variants"]
+    bad = run_cli("bench", "--size", "big")
+    assert bad.returncode != 0
