@@ -5,13 +5,19 @@ releases the GIL inside ops, so the three overlap; Ctrl-C lands in the calling t
 - file (lossless): every frame goes through, queues block when full;
 - live: the reader keeps only the newest frame when the enhancer is behind, and counts what it dropped,
   so latency stays bounded.
+
+Stopping: `stop` (set by anyone, e.g. after N frames) ends the run normally: sinks are closed. A source
+with an `interrupt()` method (the live sources) is interrupted so a reader blocked waiting for the next
+frame returns promptly. `terminate_as_interrupt()` makes SIGTERM behave like Ctrl-C for the CLI.
 """
 
 from __future__ import annotations
 
+import contextlib
 import queue
+import signal
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .enhancer import Enhancer
@@ -26,20 +32,28 @@ _END = object()
 class PipelineConfig:
     """live: newest-frame policy (drop stale frames) instead of lossless; queue_size: frames buffered
     between stages (file policy); finish_on_interrupt: on Ctrl-C close sinks so outputs are playable (live
-    recordings) rather than abort them (file jobs, which must not leave a partial file)."""
+    recordings) rather than abort them (file jobs, which must not leave a partial file); keep_timelines:
+    keep only the most recent N per-frame timelines in the stats (None = all; a live stream runs for hours
+    and must not grow without bound)."""
 
     live: bool = False
     queue_size: int = 4
     finish_on_interrupt: bool = False
+    keep_timelines: int | None = None
 
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"PipelineConfig.queue_size must be >= 1, got {self.queue_size}")
+        if self.keep_timelines is not None and self.keep_timelines < 1:
+            raise ValueError(f"PipelineConfig.keep_timelines must be >= 1 or None, got {self.keep_timelines}")
 
 
 @dataclass(slots=True)
 class PipelineStats:
-    """Counts and per-frame timelines of one run (timelines in output order)."""
+    """Counts and per-frame timelines of one run (timelines in output order; only the most recent
+    `keep_timelines` when the config limits them). Updated while the run goes on: `frames_in`/`dropped`
+    by the reader thread, `frames_out`/`timelines` by the writer thread, so a status callback can read
+    them (a snapshot may be a frame out of date)."""
 
     frames_in: int = 0
     frames_out: int = 0
@@ -92,18 +106,22 @@ def run_pipeline(
     config: PipelineConfig = PipelineConfig(),
     on_frame: Callable[[Frame], None] | None = None,
     stop: threading.Event | None = None,
+    stats: PipelineStats | None = None,
 ) -> PipelineStats:
     """Run until the source ends (or `stop` is set), then close every sink. Returns the run's stats.
 
     Any exception in a stage stops all stages, aborts the sinks (their partial outputs are removed) and is
     re-raised here. KeyboardInterrupt becomes `Interrupted` after sinks are aborted — or closed, when
     `config.finish_on_interrupt`. `on_frame` is called from the writer thread after each frame is emitted.
+    `stats`: an object to fill in (so a caller can watch the counts while the run goes on, and still has
+    them when the run ends in an exception); a new one by default.
     """
     stop = stop or threading.Event()
-    stats = PipelineStats()
+    stats = stats if stats is not None else PipelineStats()
     inbox: queue.Queue | _NewestSlot = _NewestSlot() if config.live else queue.Queue(config.queue_size)
     outbox: queue.Queue = queue.Queue(config.queue_size)
     errors: list[BaseException] = []
+    keep = config.keep_timelines
 
     def fail(e: BaseException) -> None:
         errors.append(e)
@@ -117,6 +135,7 @@ def run_pipeline(
                 stats.frames_in += 1
                 if isinstance(inbox, _NewestSlot):
                     inbox.put(frame)
+                    stats.dropped = inbox.dropped
                 elif not _put(inbox, frame, stop):
                     break
         except BaseException as e:  # noqa: BLE001 - handed to the caller's thread
@@ -143,6 +162,8 @@ def run_pipeline(
                 frame.timeline.stamp("emitted")
                 stats.frames_out += 1
                 stats.timelines.append(frame.timeline)
+                if keep is not None and len(stats.timelines) >= 2 * keep:
+                    del stats.timelines[:-keep]  # amortized: trim in chunks, not per frame
                 if on_frame is not None:
                     on_frame(frame)
         except BaseException as e:  # noqa: BLE001
@@ -173,10 +194,16 @@ def run_pipeline(
     finally:
         if interrupted or errors:
             stop.set()
+        if reader.is_alive():
+            interrupt = getattr(source, "interrupt", None)
+            if interrupt is not None:
+                interrupt()
         reader.join(timeout=5)
         writer.join(timeout=5)
         if isinstance(inbox, _NewestSlot):
             stats.dropped = inbox.dropped
+        if keep is not None:
+            del stats.timelines[:-keep]
     if errors or (interrupted and not config.finish_on_interrupt):
         for sink in sinks:
             sink.abort()
@@ -188,3 +215,22 @@ def run_pipeline(
     if interrupted:
         raise Interrupted("interrupted; outputs finished and closed")
     return stats
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread, like Ctrl-C, so a pipeline
+    stopped by a service manager shuts down the same clean way (sinks closed or aborted per its config).
+    Does nothing outside the main thread (signal handlers can only be installed there)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

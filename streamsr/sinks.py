@@ -1,4 +1,6 @@
-"""Sinks: where enhanced frames go. FileSink encodes with PyAV; SideBySideSink writes (bicubic | streamsr).
+"""Sinks: where enhanced frames go. FileSink encodes with PyAV; SideBySideSink writes (bicubic | streamsr);
+Recorder records a live stream (FileSink opened at the first frame, wall-clock timing); Display shows
+frames in an OpenCV window. (The ZeroMQ Publisher, also a sink, lives in transport.py.)
 
 Every sink has `write(frame)`, `close()` (finish: the output is complete and playable) and `abort()`
 (discard: nothing that looks complete is left behind). Sinks never see tensors.
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -18,7 +21,7 @@ import cv2
 import numpy as np
 
 from .errors import InputError, OutputError
-from .frame import Frame
+from .frame import Frame, now_ns
 
 log = logging.getLogger(__name__)
 
@@ -239,3 +242,99 @@ class SideBySideSink:
 
     def abort(self) -> None:
         self._inner.abort()
+
+
+# ---- live sinks ---------------------------------------------------------------------------------------------
+class Display:
+    """Show frames in an OpenCV window (RGB in, converted for OpenCV). Pressing q or Esc, or closing the
+    window, calls `on_quit` (e.g. to stop the pipeline). Needs an OpenCV build with GUI support and a
+    display: OutputError (one line) at construction otherwise — e.g. with opencv-python-headless."""
+
+    def __init__(self, title: str = "streamsr", *, on_quit: Callable[[], None] | None = None) -> None:
+        self.title = title
+        self._on_quit = on_quit
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise OutputError(
+                "--display needs OpenCV with GUI support and a display (this is a headless OpenCV build or "
+                "no display is available); install opencv-python instead of opencv-python-headless, or "
+                "use --record / a viewer on another machine"
+            ) from None
+        self._open = True
+
+    def write(self, frame: Frame) -> None:
+        if not self._open:
+            return
+        cv2.imshow(self.title, cv2.cvtColor(frame.image, cv2.COLOR_RGB2BGR))
+        key = cv2.waitKey(1) & 0xFF
+        closed = cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) < 1
+        if key in (ord("q"), 27) or closed:
+            self._close_window()
+            if self._on_quit is not None:
+                self._on_quit()
+
+    def _close_window(self) -> None:
+        if self._open:
+            self._open = False
+            try:
+                cv2.destroyWindow(self.title)
+            except cv2.error:
+                pass
+
+    def close(self) -> None:
+        self._close_window()
+
+    def abort(self) -> None:
+        self._close_window()
+
+
+LIVE_ENCODER = EncoderOptions(codec="libx264", crf=20, preset="veryfast")
+"""Recording default: x264 `veryfast` keeps up with 4x frames in real time where `medium` would not."""
+
+
+class Recorder:
+    """Record a live stream to a video file: a FileSink opened at the first frame (its size is not known
+    before), with timestamps from the frames' capture times (`timeline.captured`, monotonic), so dropped
+    frames, reconnects and restarted sources still give a playable file whose timing is the wall-clock
+    timing of the stream. `time_base` 1/90000 (the MPEG clock); `rate` is the nominal rate written to the
+    container. Written atomically like FileSink: `close()` makes the file appear, `abort()` removes it.
+    `frames_written` is 0 and no file is made when no frame arrived.
+    """
+
+    TIME_BASE = Fraction(1, 90000)
+
+    def __init__(self, path: str | Path, *, rate: Fraction | float = 30, options: EncoderOptions = LIVE_ENCODER,
+                 overwrite: bool = False) -> None:
+        self.path = Path(path)
+        check_output_path(self.path, overwrite=overwrite)
+        self._rate = Fraction(rate).limit_denominator(1001)
+        self._options = options
+        self._overwrite = overwrite
+        self._sink: FileSink | None = None
+        self._t0: int | None = None
+        self._last_pts = -1
+
+    @property
+    def frames_written(self) -> int:
+        return 0 if self._sink is None else self._sink.frames_written
+
+    def write(self, frame: Frame) -> None:
+        t = frame.timeline.captured or frame.timeline.received or now_ns()
+        if self._sink is None:
+            # yuv420p needs even sizes; odd ones would be rejected by the encoder mid-stream
+            self._sink = FileSink(self.path, width=frame.width, height=frame.height, rate=self._rate,
+                                  time_base=self.TIME_BASE, options=self._options, overwrite=self._overwrite)
+            self._t0 = t
+        pts = max(round((t - self._t0) / 1e9 / self.TIME_BASE), self._last_pts + 1)
+        self._last_pts = pts
+        self._sink.write(Frame(image=frame.image, seq=frame.seq, pts=pts, time_base=self.TIME_BASE,
+                               scale=frame.scale, timeline=frame.timeline))
+
+    def close(self) -> None:
+        if self._sink is not None:
+            self._sink.close()
+
+    def abort(self) -> None:
+        if self._sink is not None:
+            self._sink.abort()

@@ -1,0 +1,317 @@
+"""Publisher / Subscriber over real ZeroMQ sockets on 127.0.0.1 (ephemeral ports)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+import zmq
+import zmq.auth
+
+from streamsr.errors import TransportError
+from streamsr.frame import Frame, now_ns
+from streamsr.sources import synthetic_image
+from streamsr.transport import (
+    WIRE_VERSION,
+    CurveClient,
+    CurveServer,
+    MalformedMessage,
+    Publisher,
+    Subscriber,
+    encode_frame,
+    normalize_endpoint,
+    parse_message,
+    write_keys,
+)
+
+EPHEMERAL = "tcp://127.0.0.1:*"
+
+
+def _frame(seq: int, w: int = 32, h: int = 24, **kw) -> Frame:
+    f = Frame(image=synthetic_image(seq, w, h), seq=seq, pts=seq * 3, time_base=Fraction(1, 30), **kw)
+    f.timeline.stamp("captured")
+    return f
+
+
+def _connected(pub: Publisher, n: int = 1) -> None:
+    assert pub.wait_for_subscribers(n, timeout=10), "subscriber never connected"
+
+
+def test_normalize_endpoint_defaults_to_loopback():
+    assert normalize_endpoint("5555") == "tcp://127.0.0.1:5555"
+    assert normalize_endpoint(":5555") == "tcp://127.0.0.1:5555"
+    assert normalize_endpoint("10.0.0.2:7000") == "tcp://10.0.0.2:7000"
+    assert normalize_endpoint("tcp://*:5555") == "tcp://*:5555"
+    with pytest.raises(TransportError):
+        normalize_endpoint("not an endpoint")
+
+
+def test_roundtrip_header_pixels_and_timeline():
+    with Publisher(EPHEMERAL, name="scope-1") as pub:
+        assert pub.endpoint.startswith("tcp://127.0.0.1:")
+        with Subscriber(pub.endpoint, conflate=False) as sub:
+            _connected(pub)
+            src = _frame(7, scale=4, repeated=True)
+            pub.write(src)
+            got = sub.recv(timeout=5)
+    assert got is not None
+    assert np.array_equal(got.image, src.image)  # RGB in, BGR on the wire, RGB out
+    assert (got.seq, got.pts, got.time_base, got.scale, got.repeated) == (7, 21, Fraction(1, 30), 4, True)
+    assert got.timeline.captured == src.timeline.captured
+    assert got.timeline.emitted is not None and got.timeline.received >= got.timeline.emitted
+    assert sub.stats.received == 1 and sub.stats.malformed == 0
+
+
+def test_wire_header_is_documented_format():
+    header, bgr = encode_frame(_frame(3), name="n")
+    h = json.loads(header)
+    assert h["msg"] == "n" and h["dtype"] == "uint8" and h["shape"] == [24, 32, 3]
+    assert h["v"] == WIRE_VERSION and h["pix_fmt"] == "bgr24" and h["time_base"] == [1, 30]
+    assert set(h) >= {"seq", "pts", "scale", "timeline"}
+    assert np.array_equal(bgr, cv2.cvtColor(synthetic_image(3, 32, 24), cv2.COLOR_RGB2BGR))
+
+
+def test_burst_of_distinct_frames_from_a_reused_buffer_arrives_byte_exact():
+    """The caller overwrites its one image buffer right after each write: the publisher must never have
+    handed that buffer to ZeroMQ (zero-copy sends of reused buffers corrupt frames in flight). Frames are
+    larger than pyzmq's copy threshold (64 KiB), below which it copies anyway and would hide the bug."""
+    n, w, h = 300, 192, 144
+    buf = np.empty((h, w, 3), np.uint8)
+    with Publisher(EPHEMERAL, hwm=n + 10) as pub, Subscriber(pub.endpoint, conflate=False, hwm=n + 10) as sub:
+        _connected(pub)
+        for i in range(n):
+            buf[:] = synthetic_image(i, w, h)
+            pub.write(Frame(image=buf, seq=i))
+            buf[:] = 0  # what a capture loop does with its buffer next
+        got = [sub.recv(timeout=5) for _ in range(n)]
+    assert all(g is not None for g in got)
+    bad = [g.seq for g in got if not np.array_equal(g.image, synthetic_image(g.seq, w, h))]
+    assert [g.seq for g in got] == list(range(n))
+    assert bad == []
+
+
+def test_imagezmq_imagehub_receives_our_frames():
+    imagezmq = pytest.importorskip("imagezmq")
+    with Publisher(EPHEMERAL, name="endo") as pub:
+        hub = imagezmq.ImageHub(open_port=pub.endpoint, REQ_REP=False)
+        try:
+            hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 5000)  # never hang the test
+            _connected(pub)
+            for i in range(3):
+                pub.write(_frame(i, w=40, h=30))
+            received = [hub.recv_image() for _ in range(3)]
+        finally:
+            hub.close()
+    for i, (msg, image) in enumerate(received):
+        assert msg == "endo"
+        assert image.shape == (30, 40, 3) and image.dtype == np.uint8
+        assert np.array_equal(image, cv2.cvtColor(synthetic_image(i, 40, 30), cv2.COLOR_RGB2BGR))  # BGR, OpenCV's order
+
+
+def test_slow_subscriber_never_slows_the_publisher_and_sees_bounded_latency():
+    """30 fps of 640x480 for 2.5 s; one subscriber takes 0.25 s per frame, another never reads at all.
+    The publisher keeps its pace, and what the slow one gets is always recent (newest-frame policy): in
+    order it would fall seconds behind."""
+    rate, seconds, w, h = 30, 2.5, 640, 480
+    consume_s = 0.25
+    images = [synthetic_image(i, w, h) for i in range(4)]
+    with Publisher(EPHEMERAL) as pub, Subscriber(pub.endpoint, conflate=True) as slow, \
+            Subscriber(pub.endpoint, conflate=False, hwm=1000):  # the dead one
+        _connected(pub, 2)
+        lags: list[float] = []
+        seqs: list[int] = []
+        done = threading.Event()
+
+        def consume() -> None:
+            while not done.is_set():
+                f = slow.recv(timeout=0.5)
+                if f is None:
+                    continue
+                lags.append((now_ns() - f.timeline.captured) / 1e9)
+                seqs.append(f.seq)
+                time.sleep(consume_s)
+
+        consumer = threading.Thread(target=consume, daemon=True)
+        consumer.start()
+        n = int(rate * seconds)
+        write_s: list[float] = []
+        t0 = time.monotonic()
+        for i in range(n):
+            due = t0 + i / rate
+            time.sleep(max(0.0, due - time.monotonic()))
+            f = Frame(image=images[i % 4], seq=i)
+            f.timeline.stamp("captured")
+            t = time.monotonic()
+            pub.write(f)
+            write_s.append(time.monotonic() - t)
+        elapsed = time.monotonic() - t0
+        time.sleep(consume_s * 2)
+        done.set()
+        consumer.join(5)
+    assert pub.sent == n
+    assert n / elapsed > 0.8 * rate, f"publisher slowed to {n / elapsed:.1f} fps"
+    assert max(write_s) < 0.2
+    assert len(seqs) >= 4 and seqs == sorted(seqs)
+    # in-order delivery would lag by ~ (frames consumed) x (consume_s - 1/rate): over 2 s by the end
+    assert max(lags) < consume_s + 0.6, f"subscriber lag grew to {max(lags):.2f} s"
+    assert seqs[-1] >= n - 1 - rate * (consume_s + 0.6)
+    assert slow.stats.conflated > 0
+
+
+def test_curve_subscriber_needs_the_right_keys(tmp_path):
+    keys = write_keys(tmp_path / "keys")
+    stranger_pub, stranger_sec = zmq.auth.create_certificates(tmp_path, "stranger")  # not authorized
+    good = CurveClient.from_dir(tmp_path / "keys")
+    with Publisher(EPHEMERAL, curve=CurveServer.from_dir(tmp_path / "keys")) as pub:
+        subs = {
+            "plain": Subscriber(pub.endpoint, conflate=False),
+            "unauthorized": Subscriber(pub.endpoint, conflate=False,
+                                       curve=CurveClient(secret_key=tmp_path / "stranger.key_secret",
+                                                         server_key=keys.server_public)),
+            "wrong server key": Subscriber(pub.endpoint, conflate=False,
+                                           curve=CurveClient(secret_key=good.secret_key,
+                                                             server_key=tmp_path / "stranger.key")),
+            "good": Subscriber(pub.endpoint, conflate=False, curve=good),
+        }
+        try:
+            _connected(pub, 1)
+            got = {k: 0 for k in subs}
+            deadline = time.monotonic() + 2.0
+            i = 0
+            while time.monotonic() < deadline:
+                pub.write(_frame(i))
+                i += 1
+                for k, s in subs.items():
+                    while s.recv(timeout=0) is not None:
+                        got[k] += 1
+                time.sleep(0.02)
+            for k, s in subs.items():
+                while s.recv(timeout=0.2) is not None:
+                    got[k] += 1
+        finally:
+            for s in subs.values():
+                s.close()
+    assert got["good"] > 0
+    assert got["plain"] == got["unauthorized"] == got["wrong server key"] == 0
+    assert pub.subscribers == 1  # only the authenticated one ever subscribed
+
+
+def test_key_files_errors(tmp_path):
+    write_keys(tmp_path)
+    with pytest.raises(TransportError, match="already exists"):
+        write_keys(tmp_path)
+    with pytest.raises(TransportError, match="does not exist"):
+        Publisher(EPHEMERAL, curve=CurveServer(secret_key=tmp_path / "nope.key_secret", authorized=None))
+    with pytest.raises(TransportError, match="no secret key"):
+        Subscriber("tcp://127.0.0.1:1", curve=CurveClient(secret_key=tmp_path / "client.key",
+                                                          server_key=tmp_path / "server.key"))
+
+
+def test_bind_conflict_is_one_line_transport_error():
+    with Publisher(EPHEMERAL) as pub:
+        with pytest.raises(TransportError, match="cannot bind"):
+            Publisher(pub.endpoint)
+
+
+def _malformed_messages(rng: np.random.Generator) -> list[list[bytes]]:
+    good_header, bgr = encode_frame(_frame(0))
+    h = json.loads(good_header)
+    pix = bgr.tobytes()
+
+    def hdr(**changes) -> bytes:
+        d = dict(h)
+        for k, v in changes.items():
+            if v is ...:
+                d.pop(k)
+            else:
+                d[k] = v
+        return json.dumps(d).encode()
+
+    kinds = [
+        lambda: [good_header],  # one part
+        lambda: [good_header, pix, b"extra"],  # three parts
+        lambda: [b"{not json", pix],
+        lambda: [b"\xff\xfe\x00", pix],  # not UTF-8
+        lambda: [b"[1, 2, 3]", pix],  # JSON, not an object
+        lambda: [hdr(v=2), pix],  # unknown version
+        lambda: [hdr(v=...), pix],  # plain imagezmq-style header, no version
+        lambda: [hdr(v=True), pix],
+        lambda: [good_header, pix[: -int(rng.integers(1, 100))]],  # size mismatch
+        lambda: [good_header, pix + b"\x00"],
+        lambda: [hdr(shape=[24, 32]), pix],
+        lambda: [hdr(shape=[24, 32, 4]), pix],
+        lambda: [hdr(shape=[-24, 32, 3]), pix],
+        lambda: [hdr(dtype="float32"), pix],
+        lambda: [hdr(pix_fmt="rgb24"), pix],
+        lambda: [hdr(seq=-1), pix],
+        lambda: [hdr(seq="7"), pix],
+        lambda: [hdr(time_base=[1, 0]), pix],
+        lambda: [hdr(timeline={"nope": 1}), pix],
+        lambda: [hdr(timeline={"captured": 1.5}), pix],
+        lambda: [hdr(scale=0), pix],
+        lambda: [bytes(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8)),
+                 bytes(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8))],
+    ]
+    return [kinds[i % len(kinds)]() for i in range(300)]
+
+
+@pytest.mark.parametrize("conflate", [False, True])
+def test_fuzz_malformed_messages_are_counted_and_skipped(conflate):
+    rng = np.random.default_rng(0)
+    bad = _malformed_messages(rng)
+    for parts in bad:  # each really is rejected by the parser
+        with pytest.raises(MalformedMessage):
+            parse_message(parts)
+    reasons: list[str] = []
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.XPUB)
+    raw.setsockopt(zmq.SNDHWM, 10_000)
+    port = raw.bind_to_random_port("tcp://127.0.0.1")
+    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, hwm=10_000, on_malformed=reasons.append)
+    try:
+        assert raw.poll(10_000), "subscriber never connected"
+        raw.recv()  # its subscription
+        good_seqs = []
+        for k, parts in enumerate(bad):
+            raw.send_multipart(parts)
+            if k % 10 == 9:
+                header, bgr = encode_frame(_frame(k))
+                raw.send_multipart([header, bgr.tobytes()])
+                good_seqs.append(k)
+                if conflate:
+                    time.sleep(0.002)
+        got = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and sub.stats.malformed + sub.stats.received < len(bad) + len(good_seqs):
+            f = sub.recv(timeout=0.2)
+            if f is not None:
+                got.append(f)
+        while (f := sub.recv(timeout=0.2)) is not None:
+            got.append(f)
+    finally:
+        sub.close()
+        raw.close(0)
+        ctx.term()
+    assert sub.stats.malformed == len(bad) == len(reasons)
+    assert sub.stats.received == len(good_seqs)
+    assert any("version" in r for r in reasons) and any("bytes" in r for r in reasons)
+    assert all(np.array_equal(f.image, synthetic_image(f.seq, 32, 24)) for f in got)
+    if conflate:
+        assert got and got[-1].seq == good_seqs[-1]
+    else:
+        assert [f.seq for f in got] == good_seqs
+
+
+def test_recv_times_out_without_a_publisher():
+    with Subscriber("tcp://127.0.0.1:1", conflate=False) as sub:
+        t = time.monotonic()
+        assert sub.recv(timeout=0.3) is None
+        assert time.monotonic() - t < 2
+    with Subscriber("tcp://127.0.0.1:1", conflate=True) as sub:
+        assert sub.recv(timeout=0.3) is None
+        assert list(sub.frames(timeout=0.3)) == []
