@@ -16,12 +16,12 @@ from streamsr.model import Generator
 
 @torch.no_grad()
 def init_as_interpolator(g: Generator) -> Generator:
-    """Make an untrained SRResNet start as (roughly) bilinear 4x upsampling, then learn the residual.
+    """Make an untrained SRResNet start as (roughly) bicubic 4x upsampling, then learn the residual.
 
     SRResNet has no global input->output skip, so from a random init it spends its first thousands of
     steps learning to reproduce the image at all. Here channels 0..2 of every stage carry the RGB image:
     head 9x9 centre tap = identity; each upsample conv maps channel c to its 4 sub-pixels with the
-    separable 2x bilinear kernels [1/4, 3/4, 0] / [0, 3/4, 1/4]; the tail's centre tap reads them back.
+    separable 2x bicubic kernel truncated to 3 taps; the tail's centre tap reads them back.
     Their PReLU slopes start at 1 (linear). The body's closing BN gets gamma = 0, so the residual body adds
     nothing at step 0 while still receiving gradients (Adam's normalised steps move gamma off zero at once);
     the tail's weights on the other channels start at 0 for the same reason. All of it is ordinary,
@@ -41,7 +41,10 @@ def init_as_interpolator(g: Generator) -> Generator:
     g.body_bn.weight.zero_()
     g.body_bn.bias.zero_()
 
-    taps = torch.tensor([[0.25, 0.75, 0.0], [0.0, 0.75, 0.25]])  # sub-pixel 0 / 1 along one axis
+    # 2x bicubic (a = -0.5) weights for sub-pixels at -1/4 and +1/4, truncated to the 3 taps a 3x3 conv
+    # has and renormalised: [w(0.75), w(0.25), w(1.25)] / sum = [0.2266, 0.8672, -0.0703] / 1.0235
+    t = torch.tensor([0.2266, 0.8672, -0.0703]) / 1.0235
+    taps = torch.stack([t, t.flip(0)])  # sub-pixel 0 / 1 along one axis
     for up in g.upsample:
         w, b = up.conv.weight, up.conv.bias  # (4C, C, 3, 3): PixelShuffle reads out channel c*4 + i*2 + j
         for ch in range(3):

@@ -1,0 +1,297 @@
+"""Train the streamsr generator: stage 1 SRResNet (pixel loss), stage 2 SRGAN (VGG19 content + adversarial).
+
+Reads top to bottom, nanoGPT style: config, data, model, optimiser, loop (eval + checkpoint), done.
+Override any config value on the command line as --key=value, e.g.
+
+    python -m train.train --out_dir=runs/lite --data_dir=../shared/data/kvasir_seg/train --max_minutes=80
+    python -m train.train --stage=srgan --init_from=runs/lite/best.pt --out_dir=runs/lite-gan \\
+        --vgg_weights=~/vgg19-dcbb9e9d.pth --device=cuda --preset=srgan-x4
+
+Checkpoints (out_dir/ckpt.pt latest, out_dir/best.pt best validation PSNR for stage 1) are dicts holding the
+config they were trained with, the step, model/optimiser state, RNG state and the validation history, so
+`--resume=True` continues exactly where a run stopped and `train.export` needs no extra flags.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from streamsr.evaluate import bicubic_upscale, degrade
+from streamsr.metrics import psnr
+from streamsr.model import Generator, load_generator
+from train.data import CropSampler, fixed_val_crops, list_sources, load_images, split_sources
+from train.models import Discriminator, init_as_interpolator, load_vgg19
+
+# ---- config ---------------------------------------------------------------------------------------------
+out_dir = "runs/lite"
+data_dir = "../shared/data/kvasir_seg/train"  # a folder of frames (jpg/png) and/or videos
+n_val = 100  # sources held out for validation (split by source, see train/data.py)
+max_images = 0  # >0: use only this many training sources (quick runs / tests)
+video_every = 30  # videos contribute every N-th frame
+stage = "srresnet"  # "srresnet" (pixel loss pre-training) | "srgan" (perceptual + adversarial)
+preset = "srgan-x4-lite"
+init = "interpolator"  # stage 1 start: "interpolator" (train/models.py) | "random" (PyTorch default init)
+init_from = ""  # stage 2: generator from a stage-1 checkpoint (.pt) or weights file (.safetensors)
+hr_crop = 128  # HR patch edge; LR patches are hr_crop/4 = 32 px as in the seed work
+batch_size = 16
+max_steps = 1500
+max_minutes = 0.0  # >0: stop (with a checkpoint) after this much wall time, whatever the step
+learning_rate = 4e-4  # peak Adam lr (Ledig et al. use 1e-4 for 10^6 steps; we have ~10^3)
+min_lr = 1e-5  # cosine decay floor, reached at max_steps
+warmup_steps = 50
+beta1, beta2 = 0.9, 0.999
+loss = "mse"  # stage-1 pixel loss: "mse" (the paper) | "l1"
+l1_steps = 0  # stage 1: use L1 for the first N steps, then `loss`
+grad_clip = 1.0  # 0 disables
+vgg_weights = ""  # stage 2: torchvision vgg19 state dict path; "" = torchvision cache; "random:K" = tests
+vgg_layer = "relu5_4"  # "VGG54" of the paper
+vgg_rescale = 1 / 12.75  # the paper rescales VGG feature maps by 1/12.75
+adv_weight = 1e-3
+d_channels = 64
+eval_interval = 100
+val_crop = 192  # HR edge of the fixed validation crops (one per validation image)
+log_interval = 10
+seed = 1337
+device = "cpu"  # "cpu" | "cuda" | "cuda:N"
+threads = 2  # torch CPU threads
+channels_last = True  # measured ~1.4x faster than NCHW for the lite preset on this 2-core CPU
+amp = "none"  # "none" | "bf16" | "fp16" (CUDA). bf16 on a CPU without AVX512-BF16 ran 10-30x slower here
+resume = False
+# ---------------------------------------------------------------------------------------------------------
+config_keys = [k for k, v in globals().items() if not k.startswith("_") and isinstance(v, (int, float, bool, str))]
+
+
+def _parse_overrides(argv: list[str]) -> None:
+    for arg in argv:
+        if not arg.startswith("--") or "=" not in arg:
+            raise SystemExit(f"arguments are --key=value, got {arg!r}")
+        key, val = arg[2:].split("=", 1)
+        if key not in config_keys:
+            raise SystemExit(f"unknown config key {key!r}; known: {', '.join(config_keys)}")
+        cur = globals()[key]
+        if isinstance(cur, bool):
+            parsed = val.lower() in ("1", "true", "yes")
+        else:
+            parsed = type(cur)(val)
+        globals()[key] = parsed
+
+
+if __name__ == "__main__":
+    _parse_overrides(sys.argv[1:])
+config = {k: globals()[k] for k in config_keys}
+
+# ---- setup ----------------------------------------------------------------------------------------------
+torch.manual_seed(seed)
+np.random.seed(seed)
+torch.set_num_threads(threads)
+dev = torch.device(device)
+if dev.type == "cuda" and not torch.cuda.is_available():
+    raise SystemExit("--device=cuda but CUDA is not available")
+if dev.type == "cuda":
+    torch.backends.cudnn.benchmark = True
+mem_fmt = torch.channels_last if channels_last else torch.contiguous_format
+amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+out = Path(out_dir)
+out.mkdir(parents=True, exist_ok=True)
+ckpt_path = out / "ckpt.pt"
+ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
+if ckpt is not None:  # a resumed run keeps its original config (only out_dir/resume/max_* may differ)
+    for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer"):
+        if ckpt["config"][k] != config[k]:
+            raise SystemExit(f"--resume: checkpoint was trained with {k}={ckpt['config'][k]!r}, not {config[k]!r}")
+
+# ---- data -----------------------------------------------------------------------------------------------
+t0 = time.time()
+sources = list_sources(data_dir)
+if len(sources) <= n_val:
+    raise SystemExit(f"{data_dir}: {len(sources)} sources, need more than n_val={n_val}")
+train_src, val_src = split_sources(sources, n_val)
+if max_images:
+    train_src = train_src[:max_images]
+train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed)
+val_hr = fixed_val_crops(load_images(val_src, video_every=video_every), val_crop)
+val_lr = degrade(val_hr)
+val_bicubic = float(psnr(bicubic_upscale(val_lr), val_hr).mean())
+print(
+    f"data: {len(train_data.images)} train / {len(val_src)} val sources from {data_dir} "
+    f"({time.time() - t0:.0f}s to decode); val {tuple(val_hr.shape)}, bicubic PSNR-Y {val_bicubic:.3f} dB",
+    flush=True,
+)
+
+# ---- model ----------------------------------------------------------------------------------------------
+model = Generator(preset)
+if stage == "srresnet":
+    if init == "interpolator":
+        init_as_interpolator(model)
+    elif init != "random":
+        raise SystemExit(f"unknown init {init!r}")
+elif stage == "srgan":
+    if not init_from and ckpt is None:
+        raise SystemExit("stage=srgan needs --init_from=<stage-1 checkpoint or weights>")
+    if init_from and ckpt is None:
+        if init_from.endswith(".safetensors"):
+            model.load_state_dict(load_generator(init_from, preset=preset, fold=False).state_dict())
+        else:
+            model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+else:
+    raise SystemExit(f"unknown stage {stage!r}")
+model.to(dev, memory_format=mem_fmt)
+optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(beta1, beta2))
+
+disc = d_optimizer = vgg = None
+if stage == "srgan":
+    disc = Discriminator(size=hr_crop, channels=d_channels).to(dev, memory_format=mem_fmt)
+    d_optimizer = torch.optim.Adam(disc.parameters(), lr=learning_rate, betas=(beta1, beta2))
+    vgg = load_vgg19(os.path.expanduser(vgg_weights), vgg_layer).to(dev, memory_format=mem_fmt)
+
+step, best_val, history = 0, -math.inf, []
+if ckpt is not None:
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if disc is not None:
+        disc.load_state_dict(ckpt["disc"])
+        d_optimizer.load_state_dict(ckpt["d_optimizer"])
+    step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
+    train_data.set_state(ckpt["sampler_rng"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    print(f"resumed from {ckpt_path} at step {step} (best val PSNR-Y {best_val:.3f} dB)", flush=True)
+ckpt = None  # free the host copy
+
+
+def get_lr(it: int) -> float:
+    """Linear warmup, then cosine decay from learning_rate to min_lr at max_steps."""
+    if it < warmup_steps:
+        return learning_rate * (it + 1) / warmup_steps
+    ratio = min(1.0, (it - warmup_steps) / max(1, max_steps - warmup_steps))
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
+
+
+@torch.no_grad()
+def evaluate() -> float:
+    """Mean PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on the fixed validation crops."""
+    model.eval()
+    scores = []
+    for i in range(0, val_lr.shape[0], 16):
+        lr = val_lr[i : i + 16].to(dev, memory_format=mem_fmt)
+        sr = model(lr).float().clamp(0, 1).cpu()
+        scores.append(psnr(sr, val_hr[i : i + 16]))
+    model.train()
+    return float(torch.cat(scores).mean())
+
+
+def save(path: Path) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "disc": disc.state_dict() if disc is not None else None,
+        "d_optimizer": d_optimizer.state_dict() if d_optimizer is not None else None,
+        "step": step,
+        "best_val": best_val,
+        "history": history,
+        "config": config,
+        "sampler_rng": train_data.state(),
+        "torch_rng": torch.get_rng_state(),
+        "val_bicubic": val_bicubic,
+        "train_sources": len(train_data.images),
+    }
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # atomic: a run killed mid-save never leaves a broken checkpoint
+
+
+def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 1.0 if real else 0.0))
+
+
+# ---- training loop --------------------------------------------------------------------------------------
+model.train()
+t_start = time.time()
+log_file = open(out / "log.jsonl", "a")
+bar = tqdm(total=max_steps, initial=step, desc=stage, mininterval=5.0, dynamic_ncols=True)
+while step < max_steps:
+    if step % eval_interval == 0 and not (history and history[-1]["step"] == step):
+        val = evaluate()
+        rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
+        history.append(rec)
+        log_file.write(json.dumps(rec) + "\n")
+        log_file.flush()
+        tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
+        if val > best_val:
+            best_val = val
+            if stage == "srresnet":
+                save(out / "best.pt")
+        save(ckpt_path)
+    if max_minutes and time.time() - t_start > max_minutes * 60:
+        tqdm.write(f"max_minutes={max_minutes} reached at step {step}")
+        break
+
+    lr_now = get_lr(step)
+    for group in optimizer.param_groups:
+        group["lr"] = lr_now
+    if d_optimizer is not None:
+        for group in d_optimizer.param_groups:
+            group["lr"] = lr_now
+    lr_b, hr_b = train_data.sample(batch_size)
+    lr_b = lr_b.to(dev, memory_format=mem_fmt, non_blocking=True)
+    hr_b = hr_b.to(dev, memory_format=mem_fmt, non_blocking=True)
+
+    with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        sr = model(lr_b)
+    sr = sr.float()
+    losses = {}
+    if stage == "srresnet":
+        use_l1 = loss == "l1" or step < l1_steps
+        g_loss = F.l1_loss(sr, hr_b) if use_l1 else F.mse_loss(sr, hr_b)
+        losses["l1" if use_l1 else "mse"] = g_loss.item()
+    else:
+        # discriminator step: real HR vs detached SR
+        with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            d_real, d_fake = disc(hr_b), disc(sr.detach().clamp(0, 1))
+        d_loss = bce(d_real.float(), True) + bce(d_fake.float(), False)
+        d_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        d_optimizer.step()
+        # generator step: VGG content loss + 1e-3 adversarial loss (-log D(G(LR)))
+        with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            f_sr, f_hr = vgg(sr.clamp(0, 1)), vgg(hr_b)
+            d_g = disc(sr.clamp(0, 1))
+        content = F.mse_loss(f_sr.float() * vgg_rescale, f_hr.float() * vgg_rescale)
+        adv = bce(d_g.float(), True)
+        g_loss = content + adv_weight * adv
+        losses.update(content=content.item(), adv=adv.item(), d=d_loss.item())
+    optimizer.zero_grad(set_to_none=True)
+    g_loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    step += 1
+    bar.update(1)
+    if step % log_interval == 0:
+        bar.set_postfix({**{k: f"{v:.4g}" for k, v in losses.items()}, "lr": f"{lr_now:.2e}"}, refresh=False)
+        log_file.write(json.dumps({"step": step, "lr": lr_now, **losses, "time": time.time() - t_start}) + "\n")
+        log_file.flush()
+
+# final eval + checkpoint (so a finished or time-limited run always ends on a measured, saved state)
+if not (history and history[-1]["step"] == step):
+    val = evaluate()
+    history.append({"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start})
+    log_file.write(json.dumps(history[-1]) + "\n")
+    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
+    if val > best_val:
+        best_val = val
+        if stage == "srresnet":
+            save(out / "best.pt")
+save(ckpt_path)
+bar.close()
+log_file.close()
+print(f"done: step {step}, best val PSNR-Y {best_val:.3f} dB, {(time.time() - t_start) / 60:.1f} min", flush=True)
