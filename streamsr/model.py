@@ -50,7 +50,7 @@ PRESETS: dict[str, Preset] = {
     p.name: p
     for p in (
         Preset(name="srgan-x4", blocks=16, channels=64, description="the paper's SRResNet/SRGAN generator"),
-        Preset(name="srgan-x4-lite", blocks=8, channels=32, description="light preset for CPUs (~8x fewer MACs)"),
+        Preset(name="srgan-x4-lite", blocks=8, channels=32, description="light preset for CPUs (~5x fewer MACs)"),
         Preset(name="srgan-x4-tiny", blocks=1, channels=8, description="tests and plumbing only"),
     )
 }
