@@ -520,7 +520,7 @@ class ReconnectingSource:
         opts = self.options
         started = time.monotonic()
         delay, attempt = opts.backoff_initial, 0
-        log.warning("%s lost: %s; reopening", self.label, reason)
+        log.warning("%s; reopening it", reason)  # reason names the source: "<label> stalled (...)"
         while not self._waiter.interrupted:
             attempt += 1
             if not self._waiter.sleep(delay):

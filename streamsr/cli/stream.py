@@ -1,0 +1,228 @@
+"""`streamsr stream SOURCE --publish ENDPOINT [--record out.mp4] [--display]`: live 4x enhancement."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..backends import EngineConfig, select_engine
+from ..enhancer import Enhancer
+from ..errors import InputError, Interrupted
+from ..frame import Frame, Timeline, now_ns
+from ..metrics import span_summary, summarize_ms
+from ..pipeline import PipelineConfig, PipelineStats, run_pipeline, terminate_as_interrupt
+from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
+from ..sources import CaptureOptions, LiveOptions, is_live, open_source
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher
+
+
+def _parse_size(size: str | None) -> tuple[int | None, int | None]:
+    if size is None:
+        return None, None
+    w, sep, h = size.lower().partition("x")
+    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
+        raise InputError(f"--size {size!r} is not WIDTHxHEIGHT (e.g. 1280x720)")
+    return int(w), int(h)
+
+
+def _parse_av_options(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise InputError(f"--av-option {p!r} is not KEY=VALUE")
+        out[k] = v
+    return out
+
+
+def fmt_ms(x: float) -> str:
+    return "-" if x != x else f"{x:.0f}"  # NaN -> "-"
+
+
+class LiveStatus:
+    """A one-line status on stderr, refreshed at most every `interval` s, over the last `window` s."""
+
+    def __init__(self, *, interval: float = 1.0, window: float = 3.0, quiet: bool = False) -> None:
+        self.interval, self.window, self.quiet = interval, window, quiet
+        self._recent: deque[Timeline] = deque()
+        self._last_print = time.monotonic()
+        self._shown = False
+
+    def add(self, timeline: Timeline, stage: str) -> bool:
+        """Record a frame's timeline (stamped at `stage`); True when a refresh is due."""
+        self._recent.append(timeline)
+        horizon = now_ns() - int(self.window * 1e9)
+        while self._recent and (getattr(self._recent[0], stage) or 0) < horizon:
+            self._recent.popleft()
+        return time.monotonic() - self._last_print >= self.interval
+
+    @property
+    def recent(self) -> list[Timeline]:
+        return list(self._recent)
+
+    def show(self, line: str) -> None:
+        self._last_print = time.monotonic()
+        if not self.quiet:
+            print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
+            self._shown = True
+
+    def end(self) -> None:
+        if self._shown:
+            print(file=sys.stderr)
+            self._shown = False
+
+
+def stream(
+    source: str = typer.Argument(..., help="synthetic[:WxH[@FPS]], /dev/videoN or N (camera), rtsp/udp/srt/http URL, "
+                                            "lavfi:GRAPH, or a video file (use --realtime to replay it live)."),
+    publish: Optional[str] = typer.Option(None, "--publish", help="ZeroMQ endpoint to publish on, e.g. "
+                                          "tcp://127.0.0.1:5555 (a bare port binds 127.0.0.1)."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Also record the enhanced stream to this file."),
+    display: bool = typer.Option(False, "--display", help="Show the enhanced stream in a window (needs a GUI OpenCV)."),
+    realtime: bool = typer.Option(False, "--realtime", help="Replay a file at its frame rate, like a live feed."),
+    loop: bool = typer.Option(False, "--loop", help="With --realtime: start the file over at its end."),
+    size: Optional[str] = typer.Option(None, help="Capture size WxH (camera)."),
+    fps: Optional[float] = typer.Option(None, min=0.01, help="Capture frame rate (camera)."),
+    pixel_format: Optional[str] = typer.Option(None, "--pixel-format", help="Camera pixel format, e.g. mjpeg, yuyv422."),
+    av_option: list[str] = typer.Option([], "--av-option", help="FFmpeg input option KEY=VALUE (network/lavfi), repeatable."),
+    open_timeout: float = typer.Option(5.0, min=0.1, help="Seconds a live source may take to open."),
+    read_timeout: float = typer.Option(2.0, min=0.1, help="Seconds without data before a live source counts as lost."),
+    give_up_after: Optional[float] = typer.Option(None, min=0, help="Stop when a lost source is not back within this many seconds (default: keep trying)."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames out."),
+    duration: Optional[float] = typer.Option(None, min=0.1, help="Stop after this many seconds."),
+    wait_subscriber: float = typer.Option(0.0, min=0, help="Wait up to this many seconds for a first subscriber before starting the source."),
+    curve: Optional[Path] = typer.Option(None, help="CURVE-encrypt and authenticate: a folder made by `streamsr keys` "
+                                         "(uses server.key_secret and admits the public keys in authorized/)."),
+    name: str = typer.Option("streamsr", help="Stream name sent in each message header (imagezmq's msg)."),
+    hwm: int = typer.Option(DEFAULT_PUB_HWM, min=1, help="Frames queued per subscriber before the publisher drops for it."),
+    engine: str = typer.Option("auto", help="Inference engine: auto, or a name from `streamsr info`."),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA)."),
+    batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
+    tile: int = typer.Option(DEFAULT_TILE, min=1, help="LR tile edge in pixels."),
+    halo: int = typer.Option(DEFAULT_HALO, min=0, help="LR context pixels around each tile (hides seams)."),
+    weights: Optional[Path] = typer.Option(None, help="Generator weights (.safetensors); default: shipped."),
+    preset: Optional[str] = typer.Option(None, help="Require the weights to be of this model preset."),
+    codec: str = typer.Option("libx264", help="Encoder for --record."),
+    crf: int = typer.Option(20, min=0, max=63, help="Constant quality for --record."),
+    overwrite: bool = typer.Option(False, help="Replace an existing --record file."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No status line (the final summary is still printed)."),
+) -> None:
+    """Enhance a live source 4x and publish it (ZeroMQ), record it and/or show it, with bounded latency.
+
+    Live sources keep only the newest frame when the enhancer falls behind (drops are counted); a lost
+    source is reopened with backoff. Ctrl-C or SIGTERM stops it cleanly: the recording is closed playable.
+    """
+    if publish is None and record is None and not display:
+        raise InputError("nothing to do: give --publish ENDPOINT, --record FILE and/or --display")
+    width, height = _parse_size(size)
+    capture = CaptureOptions(width=width, height=height, fps=fps, pixel_format=pixel_format)
+    live_opts = LiveOptions(open_timeout=open_timeout, read_timeout=read_timeout, give_up_after=give_up_after)
+    av_options = _parse_av_options(av_option)
+    if record is not None:
+        check_output_path(record, overwrite=overwrite)
+
+    tiler = Tiler(tile=tile, halo=halo)
+    eng = select_engine(EngineConfig(engine=engine, device=device, precision=precision, batch=batch,
+                                     window=tiler.window, weights=str(weights) if weights else None, preset=preset))
+    enhancer = Enhancer(eng, tiler)
+    stop = threading.Event()
+    sinks: list[Sink] = []
+    publisher: Publisher | None = None
+    src = None
+    ran = False
+    try:
+        if publish is not None:
+            publisher = Publisher(publish, name=name, hwm=hwm,
+                                  curve=CurveServer.from_dir(curve) if curve is not None else None)
+            sinks.append(publisher)
+            if not quiet:
+                print(f"streamsr: publishing on {publisher.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
+            if wait_subscriber > 0 and not publisher.wait_for_subscribers(1, wait_subscriber):
+                print(f"streamsr: no subscriber after {wait_subscriber:g} s; starting anyway", file=sys.stderr)
+        if display:
+            sinks.append(Display(f"streamsr {source}", on_quit=stop.set))
+        src = open_source(source, realtime=realtime, loop=loop, capture=capture, live=live_opts, av_options=av_options)
+        info = src.info
+        if record is not None:
+            sinks.append(Recorder(record, rate=info.rate, options=EncoderOptions(codec=codec, crf=crf, preset="veryfast"),
+                                  overwrite=overwrite))
+        live = is_live(src)
+        if not quiet:
+            print(f"streamsr: {source}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
+                  f"{info.width * tiler.scale}x{info.height * tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
+                  f"{'' if live else ' (not live: every frame, as fast as possible)'}", file=sys.stderr)
+        ran = True
+        _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
+             quiet=quiet, record=record)
+    finally:
+        if src is not None:
+            src.close()
+        if not ran:  # run_pipeline closes or aborts its sinks; these never got there
+            for s in sinks:
+                s.abort()
+
+
+def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | None, live: bool,
+         stop: threading.Event, frames: int | None, duration: float | None, quiet: bool, record: Path | None) -> None:
+    status = LiveStatus(quiet=quiet)
+    stats = PipelineStats()
+    latencies: deque[float] = deque(maxlen=10_000)  # capture -> emitted, ms, for the final summary
+    t_start = time.monotonic()
+    last = {"t": t_start, "in": 0, "out": 0}
+
+    def on_frame(frame: Frame) -> None:
+        lat = frame.timeline.span_ms("captured", "emitted")
+        if lat is not None:
+            latencies.append(lat)
+        if frames is not None and stats.frames_out >= frames:
+            stop.set()
+        if status.add(frame.timeline, "emitted"):
+            now = time.monotonic()
+            dt = max(now - last["t"], 1e-9)
+            fps_in = (stats.frames_in - last["in"]) / dt
+            fps_out = (stats.frames_out - last["out"]) / dt
+            last.update(t=now, out=stats.frames_out, **{"in": stats.frames_in})
+            lat_s = span_summary(status.recent, "captured", "emitted")
+            subs = f" | subscribers {publisher.subscribers}" if publisher is not None else ""
+            reconnects = getattr(src, "reconnects", 0)
+            status.show(f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | latency p50 {fmt_ms(lat_s.p50)} "
+                        f"p99 {fmt_ms(lat_s.p99)} ms | dropped {stats.dropped}{subs}"
+                        f"{f' | reconnects {reconnects}' if reconnects else ''}")
+
+    timer = None
+    if duration is not None:
+        timer = threading.Timer(duration, stop.set)
+        timer.daemon = True
+        timer.start()
+    # queue_size 2: one frame being written while the next is enhanced; more would only add latency
+    config = PipelineConfig(live=live, queue_size=2 if live else 4, finish_on_interrupt=True, keep_timelines=2000)
+    interrupted = False
+    try:
+        with terminate_as_interrupt():
+            run_pipeline(src, enhancer, sinks, config=config, on_frame=on_frame, stop=stop, stats=stats)
+    except Interrupted:
+        interrupted = True
+    finally:
+        if timer is not None:
+            timer.cancel()
+        status.end()
+    seconds = time.monotonic() - t_start
+    lat = summarize_ms(list(latencies))
+    parts = [f"{stats.frames_out} frames out of {stats.frames_in} in {seconds:.1f} s "
+             f"({stats.frames_out / max(seconds, 1e-9):.1f} fps), {stats.dropped} dropped (newest-frame policy)"]
+    if getattr(src, "reconnects", 0):
+        parts.append(f"{src.reconnects} reconnect(s)")
+    if publisher is not None:
+        parts.append(f"published {publisher.sent}")
+    if record is not None:
+        parts.append(f"recorded {record}")
+    print(f"streamsr: {'stopped; ' if interrupted else ''}{', '.join(parts)}; latency capture->emitted "
+          f"p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms", file=sys.stderr)

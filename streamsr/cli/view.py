@@ -1,0 +1,110 @@
+"""`streamsr view ENDPOINT [--record out.mp4] [--display]`: subscribe to a stream, show/record it, and
+report the end-to-end latency of every frame (capture -> received, from the frame's own timeline)."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import TransportError
+from ..metrics import span_summary, summarize_ms
+from ..pipeline import terminate_as_interrupt
+from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
+from ..transport import DEFAULT_ENDPOINT, CurveClient, Subscriber
+from .stream import LiveStatus, fmt_ms
+
+
+def view(
+    endpoint: str = typer.Argument(DEFAULT_ENDPOINT, help="Publisher endpoint, e.g. tcp://127.0.0.1:5555 (a bare port means 127.0.0.1)."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Record what arrives to this video file."),
+    display: bool = typer.Option(False, "--display", help="Show the stream in a window (needs a GUI OpenCV)."),
+    frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
+    timeout: Optional[float] = typer.Option(None, min=0.1, help="Stop when no frame arrives for this many seconds "
+                                            "(an error if none arrived at all)."),
+    all_frames: bool = typer.Option(False, "--all-frames", help="Take every frame in order instead of the newest "
+                                    "(a slow viewer then lags, up to the publisher's queue limit)."),
+    curve: Optional[Path] = typer.Option(None, help="CURVE keys folder: uses <key-name>.key_secret and server.key."),
+    key_name: str = typer.Option("client", help="Which client key pair in the --curve folder to use."),
+    rate: float = typer.Option(30.0, min=0.1, help="Nominal frame rate written into the --record file."),
+    codec: str = typer.Option("libx264", help="Encoder for --record."),
+    overwrite: bool = typer.Option(False, help="Replace an existing --record file."),
+    quiet: bool = typer.Option(False, "-q", "--quiet", help="No status line (the final summary is still printed)."),
+) -> None:
+    """Watch a `streamsr stream` publication (or any publisher of its wire format).
+
+    Latency is capture -> received from each frame's timeline: meaningful when publisher and viewer share a
+    host (one monotonic clock). Ctrl-C or SIGTERM stops it cleanly and closes the recording playable.
+    """
+    if record is not None:
+        check_output_path(record, overwrite=overwrite)
+    stop = threading.Event()
+    sinks: list[Sink] = []
+    if display:
+        sinks.append(Display(f"streamsr view {endpoint}", on_quit=stop.set))
+    recorder = None
+    if record is not None:
+        recorder = Recorder(record, rate=rate, options=EncoderOptions(codec=codec, crf=20, preset="veryfast"),
+                            overwrite=overwrite)
+        sinks.append(recorder)
+    sub = Subscriber(endpoint, conflate=not all_frames,
+                     curve=CurveClient.from_dir(curve, name=key_name) if curve is not None else None)
+    status = LiveStatus(quiet=quiet)
+    latencies: deque[float] = deque(maxlen=100_000)
+    seqs = {"first": None, "last": None}
+    count = 0
+    t_start = time.monotonic()
+    last = {"t": t_start, "n": 0}
+    interrupted = False
+    failed = True
+    if not quiet:
+        print(f"streamsr: subscribed to {sub.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
+    try:
+        with terminate_as_interrupt():
+            try:
+                for frame in sub.frames(timeout=timeout, stop=stop):
+                    for s in sinks:
+                        s.write(frame)
+                    count += 1
+                    if seqs["first"] is None:
+                        seqs["first"] = frame.seq
+                    seqs["last"] = frame.seq
+                    lat = frame.timeline.span_ms("captured", "received")
+                    if lat is not None:
+                        latencies.append(lat)
+                    if status.add(frame.timeline, "received"):
+                        now = time.monotonic()
+                        fps = (count - last["n"]) / max(now - last["t"], 1e-9)
+                        last.update(t=now, n=count)
+                        ls = span_summary(status.recent, "captured", "received")
+                        st = sub.stats
+                        status.show(f"{fps:5.1f} fps {frame.width}x{frame.height} | latency capture->received "
+                                    f"p50 {fmt_ms(ls.p50)} p99 {fmt_ms(ls.p99)} ms | skipped {st.conflated} | "
+                                    f"missed {st.seq_gaps} | malformed {st.malformed}")
+                    if frames is not None and count >= frames:
+                        break
+            except KeyboardInterrupt:
+                interrupted = True
+        failed = False
+    finally:
+        status.end()
+        sub.close()
+        for s in sinks:
+            (s.abort if failed else s.close)()
+    st = sub.stats
+    lat = summarize_ms(list(latencies))
+    seconds = time.monotonic() - t_start
+    span = f" (seq {seqs['first']}..{seqs['last']})" if count else ""
+    print(f"streamsr: {'stopped; ' if interrupted else ''}received {count} frames{span} in {seconds:.1f} s; "
+          f"{st.conflated} skipped for newer, {st.seq_gaps} missed upstream, {st.out_of_order} out of order, "
+          f"{st.malformed} malformed; latency capture->received p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / "
+          f"max {fmt_ms(lat.max)} ms" + (f"; recorded {record}" if recorder and recorder.frames_written else ""),
+          file=sys.stderr)
+    if count == 0 and not interrupted:
+        raise TransportError(f"no frames from {sub.endpoint}" + (f" within {timeout:g} s" if timeout else "")
+                             + (f" (last malformed message: {st.last_malformed})" if st.malformed else ""))

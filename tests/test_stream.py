@@ -1,0 +1,209 @@
+"""`streamsr stream` / `view` / `keys` end to end, and the live pipeline, with real sockets on 127.0.0.1, real
+PyAV inputs and the tiny generator preset."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import av
+import pytest
+from typer.testing import CliRunner
+
+from conftest import make_clip
+from streamsr.backends import EngineConfig, select_engine
+from streamsr.cli import app
+from streamsr.enhancer import Enhancer
+from streamsr.errors import OutputError, TransportError
+from streamsr.frame import Frame
+from streamsr.pipeline import PipelineConfig, run_pipeline
+from streamsr.sinks import Display
+from streamsr.sources import SyntheticSource
+from streamsr.tiling import Tiler
+from test_sources_live import UdpSender, free_udp_port
+
+
+def free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def popen_cli(*args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+
+
+def decode_all(path: Path) -> list[av.VideoFrame]:
+    with av.open(str(path)) as c:
+        return list(c.decode(video=0))
+
+
+class Collect:
+    """A sink that keeps what it is given (for asserting on the pipeline's output)."""
+
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.closed = self.aborted = False
+
+    def write(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+@pytest.fixture(scope="module")
+def tiny_enhancer(tiny_weights) -> Enhancer:
+    tiler = Tiler()
+    engine = select_engine(EngineConfig(device="cpu", precision="fp32", window=tiler.window, weights=str(tiny_weights)))
+    return Enhancer(engine, tiler)
+
+
+def test_stream_paced_replay_to_view_with_curve_every_published_frame_in_order(tmp_path, tiny_weights):
+    """The acceptance run: `keys`, then `view --record` (a separate process) subscribed first, then
+    `stream --realtime --publish` of a generated clip, both with CURVE. Every frame the stream published
+    reaches the viewer in order at 4x size, and the viewer's recording holds them all."""
+    keys = tmp_path / "keys"
+    assert CliRunner().invoke(app, ["keys", str(keys)]).exit_code == 0
+    clip = make_clip(tmp_path / "clip.mp4", frames=10, width=32, height=24, fps=10)
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    rec = tmp_path / "view.mp4"
+    viewer = popen_cli("view", endpoint, "--all-frames", "--timeout", "2", "--record", str(rec), "--curve", str(keys), "-q")
+    try:
+        streamer = CliRunner().invoke(app, ["stream", str(clip), "--realtime", "--publish", endpoint, "--curve", str(keys),
+                                            "--wait-subscriber", "60", "--weights", str(tiny_weights), "-q"])
+        _, view_err = viewer.communicate(timeout=60)
+    finally:
+        viewer.kill()
+    assert streamer.exit_code == 0, (streamer.output, streamer.exception)
+    assert viewer.returncode == 0, view_err
+    published = int(re.search(r"published (\d+)", streamer.output).group(1))
+    assert published >= 1
+    m = re.search(r"received (\d+) frames \(seq (\d+)\.\.(\d+)\).*?(\d+) out of order, (\d+) malformed", view_err)
+    assert m, view_err
+    received, first, last, out_of_order, malformed = map(int, m.groups())
+    assert received == published and out_of_order == 0 and malformed == 0
+    assert 0 <= first <= last <= 9
+    frames = decode_all(rec)
+    assert len(frames) == published
+    assert all((f.width, f.height) == (128, 96) for f in frames)
+    assert re.search(r"latency capture->received p50 \d+", view_err)
+
+
+def test_stream_enhances_a_udp_mpegts_source_live(tmp_path, tiny_weights):
+    port = free_udp_port()
+    sender = UdpSender(port, [(25 * 30, 90)])
+    sender.start()
+    out = tmp_path / "udp.mp4"
+    try:
+        result = CliRunner().invoke(app, ["stream", f"udp://127.0.0.1:{port}", "--record", str(out), "--frames", "6",
+                                          "--weights", str(tiny_weights), "--device", "cpu", "-q"])
+    finally:
+        sender.stop.set()
+        sender.join(5)
+    assert result.exit_code == 0, (result.output, result.exception)
+    frames = decode_all(out)
+    assert len(frames) >= 6 and all((f.width, f.height) == (128, 96) for f in frames)
+    assert "dropped (newest-frame policy)" in result.output
+
+
+def test_sigterm_and_ctrl_c_stop_stream_and_view_with_playable_recordings(tmp_path, tiny_weights):
+    """A running `stream` gets SIGTERM and a running `view` gets SIGINT (Ctrl-C): both exit 0 and each
+    leaves a finished, decodable recording (no .partial file)."""
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    out, rec = tmp_path / "live.mp4", tmp_path / "seen.mp4"
+    viewer = popen_cli("view", endpoint, "--record", str(rec), "-q")
+    streamer = popen_cli("stream", "synthetic:32x24@10", "--publish", endpoint, "--record", str(out),
+                         "--wait-subscriber", "60", "--weights", str(tiny_weights), "-q")
+    procs = (streamer, viewer)
+    try:
+        partials = [tmp_path / ".live.partial.mp4", tmp_path / ".seen.partial.mp4"]
+        deadline = time.monotonic() + 90
+        while not all(p.exists() for p in partials) and time.monotonic() < deadline:
+            assert all(p.poll() is None for p in procs), [p.communicate()[1] for p in procs]
+            time.sleep(0.1)
+        time.sleep(0.5)  # a few frames more
+        streamer.send_signal(signal.SIGTERM)
+        _, stream_err = streamer.communicate(timeout=30)
+        viewer.send_signal(signal.SIGINT)
+        _, view_err = viewer.communicate(timeout=30)
+    finally:
+        for p in procs:
+            p.kill()
+    assert streamer.returncode == 0, stream_err
+    assert viewer.returncode == 0, view_err
+    assert "stopped;" in stream_err and "stopped; received" in view_err
+    for path, partial in zip((out, rec), partials):
+        assert path.exists() and not partial.exists()
+        frames = decode_all(path)
+        assert len(frames) >= 1 and (frames[0].width, frames[0].height) == (128, 96)
+
+
+def test_view_timeout_without_frames_is_a_transport_error():
+    result = CliRunner().invoke(app, ["view", f"tcp://127.0.0.1:{free_tcp_port()}", "--timeout", "0.3", "-q"])
+    assert isinstance(result.exception, TransportError) and "no frames" in str(result.exception)
+
+
+def test_keys_refuses_to_overwrite(tmp_path):
+    runner = CliRunner()
+    assert runner.invoke(app, ["keys", str(tmp_path), "--client", "a", "--client", "b"]).exit_code == 0
+    for name in ("server.key", "server.key_secret", "a.key_secret", "b.key_secret", "authorized/a.key", "authorized/b.key"):
+        assert (tmp_path / name).is_file(), name
+    assert oct((tmp_path / "a.key_secret").stat().st_mode & 0o777) == "0o600"
+    again = runner.invoke(app, ["keys", str(tmp_path), "--client", "a"])
+    assert isinstance(again.exception, TransportError) and "already exists" in str(again.exception)
+
+
+def test_display_without_a_gui_is_a_one_line_error():
+    import cv2
+
+    try:
+        cv2.namedWindow("probe")
+        cv2.destroyWindow("probe")
+        pytest.skip("this OpenCV has a GUI and a display")
+    except cv2.error:
+        pass
+    with pytest.raises(OutputError, match="GUI support") as e:
+        Display()
+    assert "\n" not in str(e.value)
+
+
+def test_live_pipeline_keeps_the_newest_frame_and_counts_drops(tiny_enhancer):
+    """A 200 fps source into a slower enhancer: the pipeline drops stale frames (counted) instead of
+    queueing them, so the capture->emitted latency stays near one enhance time; `stop` ends the run
+    cleanly (sinks closed) even though the source never ends."""
+    src = SyntheticSource(width=32, height=24, rate=200)
+    sink = Collect()
+    stop = threading.Event()
+
+    def on_frame(_f: Frame) -> None:
+        if len(sink.frames) >= 8:
+            stop.set()
+
+    t = time.monotonic()
+    stats = run_pipeline(src, tiny_enhancer, [sink], config=PipelineConfig(live=True, queue_size=1, keep_timelines=4),
+                         on_frame=on_frame, stop=stop)
+    elapsed = time.monotonic() - t
+    assert sink.closed and not sink.aborted
+    assert stats.frames_out == len(sink.frames) >= 8
+    assert stats.dropped > 0 and stats.frames_in >= stats.frames_out + stats.dropped
+    assert len(stats.timelines) <= 4
+    seqs = [f.seq for f in sink.frames]
+    assert seqs == sorted(seqs) and seqs[-1] - seqs[0] > len(seqs)  # gaps: stale frames were skipped
+    assert all(f.image.shape == (96, 128, 3) for f in sink.frames)
+    # without dropping, frame k would wait behind k others; with it, latency stays bounded
+    enhance_s = elapsed / len(sink.frames)
+    lat = [f.timeline.span_ms("captured", "emitted") / 1e3 for f in sink.frames]
+    assert max(lat[len(lat) // 2 :]) < 4 * enhance_s + 0.5
