@@ -351,6 +351,9 @@ class ReplaySource:
         self.info = self._file.info
         self.loop = loop
         self._waiter = _Waiter()
+        # held around every decode call, so close() from another thread never frees the container mid-read
+        self._io = threading.Lock()
+        self._closed = False
 
     def __iter__(self) -> Iterator[Frame]:
         tb = self.info.time_base
@@ -360,7 +363,14 @@ class ReplaySource:
         pts0: int | None = None
         while not self._waiter.interrupted:
             last_pts = None
-            for frame in self._file:
+            frames = iter(self._file)
+            while True:
+                with self._io:
+                    if self._closed:
+                        return
+                    frame = next(frames, None)
+                if frame is None:
+                    break
                 if pts0 is None:
                     pts0 = frame.pts
                 pts = frame.pts + offset
@@ -377,15 +387,21 @@ class ReplaySource:
             if not self.loop or last_pts is None:
                 return
             offset = last_pts + frame_ticks - pts0
-            self._file.close()
-            self._file = FileSource(self.path)
+            with self._io:
+                if self._closed:
+                    return
+                self._file.close()
+                self._file = FileSource(self.path)
 
     def interrupt(self) -> None:
         self._waiter.interrupt()
 
     def close(self) -> None:
+        """Stop and release the file; safe from another thread while iterating (waits for one decode)."""
         self.interrupt()
-        self._file.close()
+        with self._io:
+            self._closed = True
+            self._file.close()
 
     def __enter__(self) -> "ReplaySource":
         return self
@@ -507,6 +523,10 @@ class ReconnectingSource:
         self.reconnects = 0
         self._connect = connect
         self._waiter = _Waiter()
+        # held around every read/open/close of the connection, so close() from another thread waits for
+        # the current read (bounded by read_timeout) instead of freeing the demuxer under it
+        self._io = threading.Lock()
+        self._closed = False
         self._conn = connect()
         c = self._conn
         if not c.width or not c.height:
@@ -539,7 +559,11 @@ class ReconnectingSource:
                 conn.close()
                 raise InputError(f"{self.label} came back at {conn.width}x{conn.height}, "
                                  f"was {self.info.width}x{self.info.height}")
-            self._conn = conn
+            with self._io:
+                if self._closed:
+                    conn.close()
+                    return False
+                self._conn = conn
             self.reconnects += 1
             log.warning("%s back after %.1f s (%d attempt(s)); stream resumes", self.label,
                         time.monotonic() - started, attempt)
@@ -553,11 +577,14 @@ class ReconnectingSource:
         last_ns = 0
         while not self._waiter.interrupted:
             conn = self._conn
+            reads = iter(conn)
             offset: int | None = None
             try:
-                for image, pts, captured in conn:
-                    if self._waiter.interrupted:
-                        return
+                while True:
+                    with self._io:
+                        if self._closed or self._waiter.interrupted:
+                            return
+                        image, pts, captured = next(reads)  # a connection ends by raising SourceLost
                     if pts is not None and conn.time_base != tb:
                         pts = round(pts * conn.time_base / tb)
                     if offset is None:  # first frame of this connection: continue the timeline
@@ -576,16 +603,21 @@ class ReconnectingSource:
                     last_ns = captured
                     yield frame
             except SourceLost as e:
-                conn.close()
+                with self._io:
+                    conn.close()
                 if self._waiter.interrupted or not self._reopen(str(e)):
                     return
 
     def interrupt(self) -> None:
+        """Make the iterator end at its next wait (any thread)."""
         self._waiter.interrupt()
 
     def close(self) -> None:
+        """Stop and release the input; safe from another thread while iterating (waits for one read)."""
         self.interrupt()
-        self._conn.close()
+        with self._io:
+            self._closed = True
+            self._conn.close()
 
     def __enter__(self) -> "ReconnectingSource":
         return self

@@ -173,3 +173,16 @@ def test_udp_source_that_disappears_is_reopened_and_resumes(caplog):
     assert all(b > a for a, b in zip(pts, pts[1:]))
     text = caplog.text
     assert "stalled" in text and "reopening" in text and "back after" in text
+
+
+def test_close_from_another_thread_ends_iteration_safely():
+    """The pipeline's reader iterates while the CLI closes the source: the close waits for the current read
+    rather than freeing the demuxer under it, and the iterator ends."""
+    src = open_source("lavfi:testsrc=size=32x24:rate=50,realtime")
+    got: list[int] = []
+    reader = threading.Thread(target=lambda: got.extend(f.seq for f in src), daemon=True)
+    reader.start()
+    time.sleep(0.3)
+    src.close()
+    reader.join(5)
+    assert not reader.is_alive() and len(got) >= 3
