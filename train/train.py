@@ -45,7 +45,8 @@ init_from = ""  # stage 2: generator from a stage-1 checkpoint (.pt) or weights 
 hr_crop = 128  # HR patch edge; LR patches are hr_crop/4 = 32 px as in the seed work
 batch_size = 16
 max_steps = 1500
-max_minutes = 0.0  # >0: stop (with a checkpoint) after this much wall time, whatever the step
+stop_at = 0  # >0: checkpoint and stop at this step without finishing the schedule (resume later)
+max_minutes = 0.0  # >0: a wall-time budget: the lr schedule runs on max(step/max_steps, time/budget)
 learning_rate = 4e-4  # peak Adam lr (Ledig et al. use 1e-4 for 10^6 steps; we have ~10^3)
 min_lr = 1e-5  # cosine decay floor, reached at max_steps
 warmup_steps = 50
@@ -154,7 +155,7 @@ if stage == "srgan":
     d_optimizer = torch.optim.Adam(disc.parameters(), lr=learning_rate, betas=(beta1, beta2))
     vgg = load_vgg19(os.path.expanduser(vgg_weights), vgg_layer).to(dev, memory_format=mem_fmt)
 
-step, best_val, history = 0, -math.inf, []
+step, best_val, history, train_seconds = 0, -math.inf, [], 0.0  # train_seconds: wall time of earlier runs
 if ckpt is not None:
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
@@ -162,17 +163,28 @@ if ckpt is not None:
         disc.load_state_dict(ckpt["disc"])
         d_optimizer.load_state_dict(ckpt["d_optimizer"])
     step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
+    train_seconds = ckpt.get("train_seconds", 0.0)
     train_data.set_state(ckpt["sampler_rng"])
     torch.set_rng_state(ckpt["torch_rng"])
     print(f"resumed from {ckpt_path} at step {step} (best val PSNR-Y {best_val:.3f} dB)", flush=True)
 ckpt = None  # free the host copy
 
 
+def progress() -> float:
+    """Fraction of the run done: by steps, or by wall time when a max_minutes budget is set and binds first
+    (on a shared CPU the step rate is unknown in advance; this way the cosine still anneals by the deadline)."""
+    done = step / max_steps
+    if max_minutes:
+        done = max(done, (train_seconds + time.time() - t_start) / (max_minutes * 60))
+    return done
+
+
 def get_lr(it: int) -> float:
-    """Linear warmup, then cosine decay from learning_rate to min_lr at max_steps."""
+    """Linear warmup over warmup_steps, then cosine decay from learning_rate to min_lr at progress() == 1."""
     if it < warmup_steps:
         return learning_rate * (it + 1) / warmup_steps
-    ratio = min(1.0, (it - warmup_steps) / max(1, max_steps - warmup_steps))
+    p0 = warmup_steps / max_steps
+    ratio = min(1.0, max(0.0, (progress() - p0) / max(1e-9, 1.0 - p0)))
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (learning_rate - min_lr)
 
 
@@ -196,6 +208,7 @@ def save(path: Path) -> None:
         "disc": disc.state_dict() if disc is not None else None,
         "d_optimizer": d_optimizer.state_dict() if d_optimizer is not None else None,
         "step": step,
+        "train_seconds": train_seconds + time.time() - t_start,
         "best_val": best_val,
         "history": history,
         "config": config,
@@ -218,7 +231,7 @@ model.train()
 t_start = time.time()
 log_file = open(out / "log.jsonl", "a")
 bar = tqdm(total=max_steps, initial=step, desc=stage, mininterval=5.0, dynamic_ncols=True)
-while step < max_steps:
+while True:
     if step % eval_interval == 0 and not (history and history[-1]["step"] == step):
         val = evaluate()
         rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
@@ -231,8 +244,11 @@ while step < max_steps:
             if stage == "srresnet":
                 save(out / "best.pt")
         save(ckpt_path)
-    if max_minutes and time.time() - t_start > max_minutes * 60:
-        tqdm.write(f"max_minutes={max_minutes} reached at step {step}")
+    if stop_at and step >= stop_at:
+        break
+    if progress() >= 1.0:
+        if step < max_steps:
+            tqdm.write(f"max_minutes={max_minutes} reached at step {step}")
         break
 
     lr_now = get_lr(step)

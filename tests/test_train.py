@@ -1,0 +1,159 @@
+"""train/: a few steps of stage 1 and stage 2 on tiny synthetic frames with the tiny preset (seconds)."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from streamsr.evaluate import bicubic_upscale, degrade
+from streamsr.metrics import psnr
+from streamsr.model import Generator, load_generator
+from train.data import CropSampler, fixed_val_crops, list_sources, split_sources, tissue_mask
+from train.export import export
+from train.models import Discriminator, VGG19Features, init_as_interpolator, load_vgg19
+
+
+def _tissue_like(rng: np.random.Generator, h: int = 96, w: int = 96) -> np.ndarray:
+    """(h, w, 3) uint8 RGB: red-dominant smooth texture with some edges, no black/green (passes the mask)."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    f = rng.uniform(0.1, 0.4, size=4)
+    base = 0.5 + 0.25 * np.sin(xx * f[0] + yy * f[1]) + 0.15 * np.cos(xx * f[2] - yy * f[3])
+    base += 0.1 * (xx > rng.uniform(20, 70))
+    rgb = np.stack([150 + 90 * base, 60 + 60 * base, 50 + 40 * base], axis=-1)
+    return np.clip(rgb, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def frames_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("frames")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        cv2.imwrite(str(d / f"frame{i:02d}.png"), _tissue_like(rng)[:, :, ::-1])
+    return d
+
+
+@pytest.fixture(autouse=True)
+def _keep_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _train(monkeypatch: pytest.MonkeyPatch, frames: Path, out: Path, **overrides) -> None:
+    """Run train/train.py in-process (as `python -m train.train --k=v ...` would) on the synthetic frames."""
+    args = dict(data_dir=frames, out_dir=out, n_val=2, preset="srgan-x4-tiny", hr_crop=32, val_crop=32,
+                batch_size=4, eval_interval=10, log_interval=1, threads=1, warmup_steps=2, learning_rate=3e-3)  # fmt: skip
+    args.update(overrides)
+    monkeypatch.setattr(sys, "argv", ["train.train"] + [f"--{k}={v}" for k, v in args.items()])
+    runpy.run_module("train.train", run_name="__main__", alter_sys=True)
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_split_is_by_source_and_deterministic(frames_dir: Path) -> None:
+    src = list_sources(frames_dir)
+    train, val = split_sources(src, 2)
+    assert len(val) == 2 and len(train) == 4 and not set(train) & set(val)
+    assert split_sources(list(reversed(src)), 2) == (train, val)
+
+
+def test_mask_rejects_border_and_green() -> None:
+    img = np.full((64, 64, 3), (180, 90, 70), np.uint8)
+    img[:, :8] = 0  # black border
+    img[40:, 40:] = (40, 200, 40)  # green thumbnail
+    bad = tissue_mask(img)
+    assert bad[:, :8].all() and bad[40:, 40:].all() and not bad[20:28, 20:28].any()
+
+
+def test_sampler_shapes_and_degradation(frames_dir: Path) -> None:
+    from train.data import load_images
+
+    s = CropSampler(load_images(list_sources(frames_dir)), 32, seed=1)
+    lr, hr = s.sample(3)
+    assert lr.shape == (3, 3, 8, 8) and hr.shape == (3, 3, 32, 32)
+    assert torch.equal(lr, degrade(hr))  # the degradation `streamsr eval` uses
+    assert torch.equal(lr, (lr * 255).round() / 255)  # 8-bit LR
+    assert fixed_val_crops(load_images(list_sources(frames_dir)), 32).shape == (6, 3, 32, 32)
+
+
+def test_interpolator_init_starts_near_bicubic() -> None:
+    # smooth content (like endoscopy frames; on Kvasir-SEG validation crops the init is 0.7 dB below bicubic)
+    yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")
+    base = 0.5 + 0.2 * torch.sin(xx / 9) * torch.cos(yy / 13) + 0.1 * torch.tanh((xx - 60) / 3)
+    hr = torch.stack([base, base * 0.6, base * 0.4]).unsqueeze(0)
+    lr = degrade(hr)
+    g = init_as_interpolator(Generator("srgan-x4-tiny")).eval()
+    with torch.no_grad():
+        sr = g(lr).clamp(0, 1)
+        rand = Generator("srgan-x4-tiny").eval()(lr).clamp(0, 1)
+    bicubic = float(psnr(bicubic_upscale(lr), hr))
+    assert float(psnr(sr, hr)) > bicubic - 3.0  # 3-tap bicubic and zero padding: close, not equal
+    assert float(psnr(sr, hr)) > float(psnr(rand, hr)) + 10
+
+
+def test_stage1_loss_goes_down_and_resume_is_exact(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    _train(monkeypatch, frames_dir, straight, max_steps=20, init="random")
+    losses = [r["mse"] for r in _log(straight) if "mse" in r]
+    assert len(losses) == 20
+    assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
+
+    _train(monkeypatch, frames_dir, split, max_steps=20, init="random", stop_at=10)
+    assert torch.load(split / "ckpt.pt", weights_only=False)["step"] == 10
+    _train(monkeypatch, frames_dir, split, max_steps=20, init="random", resume=True)
+    a = torch.load(straight / "ckpt.pt", weights_only=False)
+    b = torch.load(split / "ckpt.pt", weights_only=False)
+    assert b["step"] == 20 and [h["step"] for h in b["history"]] == [0, 10, 20]
+    for k, v in a["model"].items():
+        assert torch.equal(v, b["model"][k]), k  # stopping + resuming changes nothing
+
+    # export -> streamsr weights file that load_generator reads, with provenance metadata
+    w = export(straight / "best.pt", tmp_path / "w.safetensors")
+    g = load_generator(w, preset="srgan-x4-tiny", fold=False)
+    best = torch.load(straight / "best.pt", weights_only=False)
+    for k, v in best["model"].items():
+        assert torch.equal(v, g.state_dict()[k]), k
+    from safetensors import safe_open
+
+    with safe_open(str(w), framework="pt") as f:
+        meta = f.metadata()
+    assert meta["steps"] == str(best["step"]) and json.loads(meta["recipe"])["preset"] == "srgan-x4-tiny"
+
+
+def test_stage2_srgan_steps_with_small_random_vgg(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    _train(monkeypatch, frames_dir, tmp_path / "s1", max_steps=4)
+    _train(monkeypatch, frames_dir, tmp_path / "s2", stage="srgan", init_from=tmp_path / "s1" / "ckpt.pt",
+           vgg_weights="random:16", d_channels=8, max_steps=3, learning_rate=1e-4)  # fmt: skip
+    recs = [r for r in _log(tmp_path / "s2") if "content" in r]
+    assert len(recs) == 3 and all(np.isfinite([r["content"], r["adv"], r["d"]]).all() for r in recs)
+    ck = torch.load(tmp_path / "s2" / "ckpt.pt", weights_only=False)
+    assert ck["step"] == 3 and ck["disc"] is not None and ck["config"]["stage"] == "srgan"
+
+
+def test_discriminator_shapes() -> None:
+    d = Discriminator(size=32, channels=8)
+    assert d(torch.rand(2, 3, 32, 32)).shape == (2,)
+    with pytest.raises(ValueError):
+        Discriminator(size=30)
+
+
+def test_vgg19_loads_torchvision_layout(tmp_path: Path) -> None:
+    ref = VGG19Features("relu2_2")  # torchvision index layout; relu2_2 keeps the test small
+    state = {f"features.{k}": torch.randn_like(v) for k, v in ref.features.state_dict().items()}
+    state["classifier.0.weight"] = torch.zeros(2, 2)  # a full torchvision state dict also has these
+    torch.save(state, tmp_path / "vgg19.pth")
+    net = load_vgg19(str(tmp_path / "vgg19.pth"), "relu2_2")
+    assert torch.equal(net.features[0].weight, state["features.0.weight"])
+    assert net(torch.rand(1, 3, 16, 16)).shape == (1, 128, 8, 8)
+    assert not any(p.requires_grad for p in net.parameters())
+    with pytest.raises(FileNotFoundError):
+        load_vgg19(str(tmp_path / "missing.pth"))
