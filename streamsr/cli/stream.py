@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -40,6 +41,12 @@ def _parse_av_options(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--av-option {p!r} is not KEY=VALUE")
         out[k] = v
     return out
+
+
+def _shown(source: str) -> str:
+    """The source as printed: a URL without its user:password part."""
+    scheme, sep, rest = source.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if sep and "@" in rest.split("/", 1)[0] else source
 
 
 def fmt_ms(x: float) -> str:
@@ -138,7 +145,9 @@ def stream(
     publisher: Publisher | None = None
     src = None
     ran = False
+    guard = contextlib.ExitStack()
     try:
+        guard.enter_context(terminate_as_interrupt())  # SIGTERM while waiting for a subscriber/source = Ctrl-C
         if publish is not None:
             publisher = Publisher(publish, name=name, hwm=hwm,
                                   curve=CurveServer.from_dir(curve) if curve is not None else None)
@@ -148,7 +157,7 @@ def stream(
             if wait_subscriber > 0 and not publisher.wait_for_subscribers(1, wait_subscriber):
                 print(f"streamsr: no subscriber after {wait_subscriber:g} s; starting anyway", file=sys.stderr)
         if display:
-            sinks.append(Display(f"streamsr {source}", on_quit=stop.set))
+            sinks.append(Display(f"streamsr {_shown(source)}", on_quit=stop.set))
         src = open_source(source, realtime=realtime, loop=loop, capture=capture, live=live_opts, av_options=av_options)
         info = src.info
         if record is not None:
@@ -156,13 +165,14 @@ def stream(
                                   overwrite=overwrite))
         live = is_live(src)
         if not quiet:
-            print(f"streamsr: {source}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
+            print(f"streamsr: {_shown(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
                   f"{info.width * tiler.scale}x{info.height * tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
                   f"{'' if live else ' (not live: every frame, as fast as possible)'}", file=sys.stderr)
         ran = True
         _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
              quiet=quiet, record=record)
     finally:
+        guard.close()
         if src is not None:
             src.close()
         if not ran:  # run_pipeline closes or aborts its sinks; these never got there
