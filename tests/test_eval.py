@@ -1,0 +1,77 @@
+"""`streamsr eval` on a tmp folder of synthetic frames: table, grid, errors; the library under it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from streamsr.cli import app
+from streamsr.errors import InputError
+from streamsr.evaluate import (
+    bicubic_upscaler,
+    evaluate_folder,
+    format_table,
+    list_frames,
+    make_lr,
+    read_hr,
+)
+from streamsr.model import Generator, save_weights
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("hr")
+    yy, xx = np.mgrid[0:70, 0:90].astype(np.float32)  # not multiples of 4: eval crops to 68x88
+    for i in range(3):
+        base = 0.5 + 0.3 * np.sin(xx / (6 + i)) * np.cos(yy / 8)
+        img = np.stack([200 * base, 120 * base, 90 * base], -1).astype(np.uint8)
+        cv2.imwrite(str(d / f"{i}.png"), img[:, :, ::-1])
+    (d / "notes.txt").write_text("not an image")
+    return d
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.manual_seed(0)
+    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
+
+
+def test_library_pieces(frames: Path) -> None:
+    paths = list_frames(frames)
+    assert [p.name for p in paths] == ["0.png", "1.png", "2.png"]
+    assert [p.name for p in list_frames(frames, limit=2)] == ["0.png", "2.png"]  # spread evenly
+    hr = read_hr(paths[0])
+    assert hr.shape == (68, 88, 3) and hr.dtype == np.uint8
+    lr = make_lr(hr)
+    assert lr.shape == (17, 22, 3) and lr.dtype == np.uint8
+    identity = {"bicubic": bicubic_upscaler, "oracle": lambda _lr, hr=hr: hr}
+    rep = evaluate_folder(paths[:1], identity, grid_frames=1)
+    assert rep.scores["oracle"].psnr_y[0] == np.inf and rep.scores["oracle"].ssim_rgb[0] == pytest.approx(1.0)
+    assert 20 < rep.scores["bicubic"].psnr_y[0] < 60
+    assert len(rep.grid_rows) == 1 and len(rep.grid_rows[0]) == 4
+    assert "oracle" in format_table(rep)
+
+
+def test_eval_cli_prints_table_and_writes_grid(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    grid = tmp_path / "grid.png"
+    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--grid", str(grid), "--quiet"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    assert "PSNR-Y" in r.output and "SSIM-RGB" in r.output and "bicubic" in r.output and "tiny" in r.output
+    assert "3 frames" in r.output
+    img = cv2.imread(str(grid))
+    assert img is not None and img.shape[0] > 3 * 60 and img.shape[1] > 4 * 60
+
+
+def test_eval_errors(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        list_frames(tmp_path / "missing")
+    with pytest.raises(InputError, match="no images"):
+        list_frames(tmp_path)
+    r = CliRunner().invoke(app, ["eval", str(tmp_path), "--quiet"])
+    assert r.exit_code != 0 and isinstance(r.exception, InputError)
