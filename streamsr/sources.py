@@ -206,7 +206,8 @@ class LiveOptions:
 
     open_timeout: how long opening (connect + probe) may take; read_timeout: a stall this long counts as a
     disconnect. After a loss the source is reopened after backoff_initial s, doubling up to backoff_max;
-    give_up_after: seconds of continuous failure before the source ends with InputError (None = never).
+    give_up_after: seconds of continuous failure after which the source ends (None = never); it ends like a
+    file does, so sinks finish normally, and its `failure` attribute says why.
     """
 
     open_timeout: float = 5.0
@@ -511,7 +512,9 @@ class ReconnectingSource:
     carries on with continuing seq and monotonic pts (`reconnects` counts the recoveries).
 
     The first open happens in the constructor and raises InputError, so a wrong URL fails at once. A frame
-    size change across a reconnect raises InputError (sinks are sized for the first one).
+    size change across a reconnect raises InputError (sinks are sized for the first one). When
+    `options.give_up_after` passes without the source coming back, iteration ends and `failure` (None
+    otherwise) says why, so whatever was recorded so far is finished normally.
     """
 
     live = True
@@ -521,6 +524,7 @@ class ReconnectingSource:
         self.label = label
         self.options = options
         self.reconnects = 0
+        self.failure: str | None = None
         self._connect = connect
         self._waiter = _Waiter()
         # held around every read/open/close of the connection, so close() from another thread waits for
@@ -536,7 +540,7 @@ class ReconnectingSource:
                                duration_s=None, codec=c.codec, has_audio=False)
 
     def _reopen(self, reason: str) -> bool:
-        """Reopen after a loss; False when interrupted or when give_up_after has passed (raises then)."""
+        """Reopen after a loss; False when interrupted, or when give_up_after has passed (`failure` set)."""
         opts = self.options
         started = time.monotonic()
         delay, attempt = opts.backoff_initial, 0
@@ -550,7 +554,9 @@ class ReconnectingSource:
             except InputError as e:
                 waited = time.monotonic() - started
                 if opts.give_up_after is not None and waited >= opts.give_up_after:
-                    raise InputError(f"{self.label} lost and not back after {waited:.0f} s ({e})") from None
+                    self.failure = f"{self.label} lost and not back after {waited:.1f} s ({e})"
+                    log.error("%s; giving up", self.failure)
+                    return False
                 if attempt == 1 or attempt % 10 == 0:
                     log.warning("%s still unavailable after %.1f s (attempt %d): %s", self.label, waited, attempt, e)
                 delay = min(delay * 2, opts.backoff_max)

@@ -449,6 +449,7 @@ class Subscriber:
         self._lock = threading.Condition()
         self._slot: tuple[_Header, memoryview] | None = None
         self._stop = threading.Event()
+        self._error: str | None = None
         self._thread: threading.Thread | None = None
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
@@ -524,20 +525,25 @@ class Subscriber:
                         self._lock.notify_all()
         except zmq.ZMQError as e:
             if not self._stop.is_set():
-                log.error("subscriber %s stopped: %s", self.endpoint, e)
+                self._error = f"subscriber {self.endpoint} stopped receiving: {e}"
+                with self._lock:
+                    self._lock.notify_all()
         finally:
             self._sock.close(0)
 
     def recv(self, timeout: float | None = 1.0) -> Frame | None:
         """The next frame (the newest one, when conflating), or None after `timeout` seconds without one
-        (None = wait forever). Raises TransportError once closed."""
+        (None = wait forever). Raises TransportError once closed, or if the receiver thread failed."""
         if self._stop.is_set():
             raise TransportError(f"subscriber {self.endpoint} is closed")
         if self._conflate:
             with self._lock:
-                if not self._lock.wait_for(lambda: self._slot is not None or self._stop.is_set(), timeout):
+                ready = lambda: self._slot is not None or self._stop.is_set() or self._error is not None  # noqa: E731
+                if not self._lock.wait_for(ready, timeout):
                     return None
                 got, self._slot = self._slot, None
+            if got is None and self._error is not None:
+                raise TransportError(self._error)
             return None if got is None else _to_frame(*got)
         deadline = None if timeout is None else now_ns() + int(timeout * 1e9)
         while True:

@@ -186,3 +186,19 @@ def test_close_from_another_thread_ends_iteration_safely():
     src.close()
     reader.join(5)
     assert not reader.is_alive() and len(got) >= 3
+
+
+def test_source_gone_for_good_ends_after_give_up_after(caplog):
+    port = free_udp_port()
+    sender = UdpSender(port, [(40, 90)])
+    sender.start()
+    src = open_source(f"udp://127.0.0.1:{port}", live=LiveOptions(open_timeout=2, read_timeout=0.4,
+                                                                  backoff_initial=0.1, give_up_after=1.0))
+    t = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="streamsr.sources"):
+        frames = list(src)  # ends by itself: no hang, no exception
+    src.close()
+    sender.join(5)
+    assert frames and src.failure is not None and "not back after" in src.failure
+    assert time.monotonic() - t < 15
+    assert "giving up" in caplog.text

@@ -171,6 +171,9 @@ def stream(
         ran = True
         _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
              quiet=quiet, record=record)
+        failure = getattr(src, "failure", None)
+        if failure:  # the outputs are finished; the exit status still says the stream did not end by choice
+            raise InputError(failure)
     finally:
         guard.close()
         if src is not None:

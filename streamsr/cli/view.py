@@ -95,7 +95,13 @@ def view(
         status.end()
         sub.close()
         for s in sinks:
-            (s.abort if failed else s.close)()
+            if not failed:
+                s.close()
+                continue
+            try:  # keep what was recorded before the failure, if the file can still be finished
+                s.close()
+            except Exception:  # noqa: BLE001 - the original error is the one to report
+                s.abort()
     st = sub.stats
     lat = summarize_ms(list(latencies))
     seconds = time.monotonic() - t_start
