@@ -1,18 +1,59 @@
-"""Engine registry and `select_engine`: "auto" resolves to the fastest engine this machine has."""
+"""Engine registry and `select_engine`: "auto" resolves to the fastest engine this machine has.
+
+Auto-selection order (first that builds wins; each skipped engine is logged at INFO with its reason, a
+failed build at WARNING):
+    CUDA: tensorrt > torch-compile (CUDA graphs) > torch (eager)
+    CPU:  CPU_AUTO_ORDER, set from benchmarks/engines.py (figures and the reasoning in benchmarks/RESULTS.md)
+An explicit engine name is built or fails with one EngineUnavailableError line; it never falls back.
+"""
 
 from __future__ import annotations
 
+import copy
+import logging
+from pathlib import Path
+
 import torch
 
-from ..errors import EngineUnavailableError, StreamSRError
-from ..model import load_generator
+from ..errors import EngineUnavailableError
+from ..model import Generator, load_generator
 from .base import DTYPES, PRECISIONS, Engine, EngineConfig
 from .torch_engine import TorchEngine
 
-__all__ = ["Engine", "EngineConfig", "TorchEngine", "select_engine", "resolve_device", "available_engines"]
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "TorchEngine",
+    "build_engine",
+    "select_engine",
+    "resolve_device",
+    "available_engines",
+    "ENGINES",
+    "DTYPES",
+    "PRECISIONS",
+]
 
-ENGINES = ("torch",)
-"""Registry names `--engine` accepts besides "auto", in auto-selection priority order."""
+log = logging.getLogger(__name__)
+
+ENGINES = ("tensorrt", "torch-compile", "onnxruntime", "torch")
+"""Registry names `--engine` accepts besides "auto"."""
+
+CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
+
+CPU_AUTO_ORDER = ("torch",)
+"""The CPU default. Measured on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512/BF16), srgan-x4-lite,
+48x48 windows, batch 16, interleaved medians (benchmarks/engines.py, RESULTS.md "Engines"): torch eager
+channels_last fp32, onnxruntime fp32 and torch.compile (freezing) run within the noise of each other
+(ratios 0.95-1.1), so the default stays the engine with no build step, no cache and no extra dependency;
+`--engine onnxruntime` / `torch-compile` remain available. bf16 is ~25x slower there (emulated) and
+NCHW eager ~2x slower than channels_last, which is why TorchEngine defaults to channels_last."""
+
+_PRECISIONS_OF = {
+    "tensorrt": ("fp16", "fp32"),
+    "torch-compile": PRECISIONS,
+    "onnxruntime": ("fp32",),
+    "torch": PRECISIONS,
+}
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -31,21 +72,108 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def default_precision(device: torch.device) -> str:
-    """fp16 on CUDA; fp32 on CPU (bf16 is opt-in until its error bound is measured for the shipped weights)."""
+    """fp16 on CUDA; fp32 on CPU (bf16 is emulated, ~25x slower, on CPUs without AVX512-BF16/AMX)."""
     return "fp16" if device.type == "cuda" else "fp32"
 
 
-def available_engines() -> list[str]:
-    """Engine names usable on this machine, in auto-selection priority order."""
-    return list(ENGINES)
+def unavailable_reason(name: str, device: torch.device, precision: str | None = None) -> str | None:
+    """Why engine `name` cannot run on `device` (at `precision`), or None when it can. Cheap: imports and
+    capability checks only, nothing is built."""
+    if name not in ENGINES:
+        return f"unknown engine {name!r}; available: auto, {', '.join(ENGINES)}"
+    if precision is not None and precision not in _PRECISIONS_OF[name]:
+        return f"engine {name!r} does not run {precision} (it runs {', '.join(_PRECISIONS_OF[name])})"
+    try:
+        if name == "tensorrt":
+            from .tensorrt import _import_trt
+
+            if device.type != "cuda":
+                return "engine 'tensorrt' runs on CUDA devices only"
+            _import_trt()
+        elif name == "torch-compile":
+            from .compiled import _check_compile_available
+
+            _check_compile_available(device)
+        elif name == "onnxruntime":
+            from .onnxruntime_engine import _import_ort
+
+            if device.type != "cpu":
+                return "engine 'onnxruntime' runs on the CPU only"
+            _import_ort()
+    except EngineUnavailableError as e:
+        return str(e)
+    return None
+
+
+def available_engines(device: torch.device | str | None = None) -> list[str]:
+    """Engine names usable on `device` (default: the "auto" device), in auto-selection order first."""
+    device = resolve_device("auto") if device is None else torch.device(device)
+    order = CUDA_AUTO_ORDER if device.type == "cuda" else CPU_AUTO_ORDER
+    names = list(order) + [n for n in ENGINES if n not in order]
+    return [n for n in names if unavailable_reason(n, device) is None]
+
+
+def build_engine(
+    name: str,
+    model: Generator,
+    *,
+    device: torch.device,
+    precision: str,
+    batch: int = 16,
+    window: int = 48,
+    cache_dir: str | Path | None = None,
+) -> Engine:
+    """Build engine `name` for a BN-folded `model` (which it may move/cast: pass a copy to keep yours).
+
+    Raises EngineUnavailableError (one line) when the engine cannot run here or at that precision.
+    Compiled engines build or load their cached artifact here (seconds to minutes on first use).
+    """
+    reason = unavailable_reason(name, device, precision)
+    if reason is not None:
+        raise EngineUnavailableError(reason)
+    if name == "tensorrt":
+        from .tensorrt import TensorRTEngine
+
+        return TensorRTEngine(model, device=device, precision=precision, batch=batch, window=window,
+                              cache_dir=cache_dir)
+    if name == "torch-compile":
+        from .compiled import CompiledTorchEngine
+
+        return CompiledTorchEngine(model, device=device, precision=precision, batch=batch, window=window)
+    if name == "onnxruntime":
+        from .onnxruntime_engine import OnnxRuntimeEngine
+
+        return OnnxRuntimeEngine(model, device=device, precision=precision, batch=batch, cache_dir=cache_dir)
+    return TorchEngine(model, device=device, precision=precision, batch=batch)
 
 
 def select_engine(config: EngineConfig) -> Engine:
-    """Build the engine `config` asks for. Raises EngineUnavailableError / WeightsError with one clear line."""
+    """Build the engine `config` asks for. Raises EngineUnavailableError / WeightsError with one clear line.
+
+    engine="auto" tries the auto order of the device (see the module doc) and returns the first engine that
+    builds; a build that fails for another reason than being unavailable (a TensorRT converter error, an
+    Inductor failure) is logged as a warning and the next engine is tried. Torch eager always builds.
+    """
     device = resolve_device(config.device)
     precision = default_precision(device) if config.precision == "auto" else config.precision
-    name = "torch" if config.engine == "auto" else config.engine
-    if name not in ENGINES:
-        raise EngineUnavailableError(f"unknown engine {name!r}; available: auto, {', '.join(ENGINES)}")
     model = load_generator(config.weights, preset=config.preset)
-    return TorchEngine(model, device=device, precision=precision, batch=config.batch)
+    kwargs = dict(device=device, precision=precision, batch=config.batch, window=config.window,
+                  cache_dir=config.cache_dir)
+    if config.engine != "auto":
+        return build_engine(config.engine, model, **kwargs)
+    order = CUDA_AUTO_ORDER if device.type == "cuda" else CPU_AUTO_ORDER
+    for name in order:
+        if name == "torch":
+            break
+        reason = unavailable_reason(name, device, precision)
+        if reason is not None:
+            log.info("auto engine: skipping %s (%s)", name, reason)
+            continue
+        try:
+            return build_engine(name, copy.deepcopy(model), **kwargs)
+        except EngineUnavailableError as e:
+            log.info("auto engine: skipping %s (%s)", name, e)
+        except Exception as e:  # a build failure must not stop the video: fall through to the next engine
+            log.warning("auto engine: %s failed to build (%s: %s); trying the next engine",
+                        name, type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+    return build_engine("torch", model, **kwargs)

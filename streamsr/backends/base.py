@@ -43,7 +43,8 @@ class EngineConfig:
     engine: registry name or "auto"; device: "cpu", "cuda", "cuda:N" or "auto";
     precision: "fp32" | "fp16" | "bf16" | "auto"; batch: tiles per engine call;
     window: LR tile edge incl. halo the engine will see (compiled engines are built for it);
-    weights: safetensors path or None for the shipped default; preset: required preset name or None.
+    weights: safetensors path or None for the shipped default; preset: required preset name or None;
+    cache_dir: where compiled engines (.onnx, .engine) are cached; None = `backends.cache.default_engine_dir()`.
     """
 
     engine: str = "auto"
@@ -53,6 +54,7 @@ class EngineConfig:
     window: int = 48
     weights: str | None = None
     preset: str | None = None
+    cache_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.batch < 1:

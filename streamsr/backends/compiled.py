@@ -1,0 +1,145 @@
+"""Compiled torch engine ("torch-compile"): torch.compile (Inductor) of the BN-folded generator for one fixed
+batch shape, and on CUDA a CUDA graph captured around it.
+
+Why a fixed shape: CUDA graphs replay one recorded shape, and Inductor specialises its kernels to shapes;
+every call therefore runs a full (batch, 3, w, w) batch and a last partial batch is padded (the pad rows
+compute garbage that is sliced away). The Enhancer's chunks are full except the last one of each frame, so
+the waste is below one batch per frame. Tiles of another window (the per-tile-loop baseline's border tiles)
+run through the uncompiled model instead of triggering a recompile.
+
+CUDA path: fp16 (default) and channels_last, static input/output buffers, the graph captured after warm-up
+on a side stream (as torch.cuda.graphs documents), replays on the current stream. CPU inputs are staged
+through a pinned host buffer with a non-blocking copy; the buffer is not rewritten until the copy that
+read it has finished (an event guards it). Outputs are cloned out of the static buffer, since the next
+replay overwrites it and callers keep several batches alive (torch.cat of a frame's chunks).
+
+CPU path: channels_last fp32 with Inductor's freezing (constant-folds and pre-packs the conv weights for
+oneDNN). Compiling takes tens of seconds on 2 cores (measured in benchmarks/RESULTS.md), once per process.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..errors import EngineUnavailableError
+from ..model import Generator
+from .base import DTYPES
+
+
+def _check_compile_available(device: torch.device) -> None:
+    if not hasattr(torch, "compile"):
+        raise EngineUnavailableError("engine 'torch-compile' needs torch >= 2.0")
+    if device.type == "cpu":
+        import shutil
+
+        if not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
+            raise EngineUnavailableError("engine 'torch-compile' on CPU needs a C++ compiler (g++ or clang++) on PATH")
+    elif device.type == "cuda":
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            raise EngineUnavailableError("engine 'torch-compile' on CUDA needs triton (pip install triton)") from None
+
+
+class CompiledTorchEngine:
+    """torch.compile + (CUDA) CUDA-graph engine. See `backends.base` for the run() contract.
+
+    model: BN-folded Generator (any device/dtype; a copy is moved). device: cpu or cuda.
+    precision: fp32 | fp16 | bf16 (fp16 is the CUDA default; bf16 is emulated on CPUs without AVX512-BF16).
+    batch: the fixed batch compiled and captured. window: the LR tile edge compiled for.
+    cuda_graph: capture a CUDA graph (CUDA only; ignored on CPU).
+    tiles: (n, 3, window, window) float in [0, 1], 1 <= n <= batch, on any device;
+    returns (n, 3, 4*window, 4*window) tensor of dtype `self.dtype` on `self.device` (a fresh tensor).
+    Construction compiles and (on CUDA) captures: it takes seconds to minutes.
+    """
+
+    name = "torch-compile"
+
+    def __init__(
+        self,
+        model: Generator,
+        *,
+        device: torch.device | str,
+        precision: str = "fp32",
+        batch: int = 16,
+        window: int = 48,
+        cuda_graph: bool = True,
+    ) -> None:
+        self.device = torch.device(device)
+        _check_compile_available(self.device)
+        self.precision = precision
+        self.dtype = DTYPES[precision]
+        self.batch = batch
+        self.window = window
+        self.fixed_window = window
+        self.scale = model.preset.scale
+        self.model = model.eval().to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.cuda_graph = cuda_graph and self.device.type == "cuda"
+
+        shape = (batch, 3, window, window)
+        self._static_in = torch.zeros(shape, device=self.device, dtype=self.dtype).contiguous(
+            memory_format=torch.channels_last)
+        self._host: torch.Tensor | None = None
+        self._host_free: torch.cuda.Event | None = None
+        if self.device.type == "cuda":
+            self._host = torch.empty(shape, dtype=self.dtype, pin_memory=True)
+            self._host_free = torch.cuda.Event()
+            self._host_free.record()
+            self.compiled = torch.compile(self.model, dynamic=False)
+        else:
+            # freezing: weights become constants Inductor can pre-pack for oneDNN (CPU inference only)
+            self.compiled = torch.compile(self.model, dynamic=False, options={"freezing": True})
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self._static_out = self._warm_up()
+
+    @torch.inference_mode()
+    def _warm_up(self) -> torch.Tensor:
+        """Compile (first calls), then capture the CUDA graph. Returns the static output buffer."""
+        x = self._static_in
+        if self.device.type != "cuda":
+            return self.compiled(x)
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # compile, autotune, and let the caching allocator settle before capture
+                out = self.compiled(x)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        if not self.cuda_graph:
+            return out
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            out = self.compiled(x)
+        self.graph.replay()
+        return out
+
+    def _load(self, tiles: torch.Tensor, n: int) -> None:
+        """Copy n tiles into the static input buffer (rows n.. keep stale data: their outputs are dropped)."""
+        if tiles.device == self.device or self._host is None:
+            self._static_in[:n].copy_(tiles)
+            return
+        assert self._host_free is not None
+        self._host_free.synchronize()  # the previous non-blocking copy has read the pinned buffer
+        self._host[:n].copy_(tiles)
+        self._static_in[:n].copy_(self._host[:n], non_blocking=True)
+        self._host_free.record()
+
+    @torch.inference_mode()
+    def run(self, tiles: torch.Tensor) -> torch.Tensor:
+        n = tiles.shape[0]
+        if tuple(tiles.shape[1:]) != (3, self.window, self.window) or n > self.batch:
+            if n > self.batch:
+                raise ValueError(f"torch-compile engine takes at most {self.batch} tiles per call, got {n}")
+            # another window (e.g. a frame-border tile of a per-tile loop): the uncompiled model, no recompile
+            x = tiles.to(device=self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
+            return self.model(x)
+        self._load(tiles, n)
+        if self.graph is None:
+            return self.compiled(self._static_in)[:n]  # Inductor allocates a fresh output per call
+        self.graph.replay()
+        return self._static_out[:n].clone()
+
+    def describe(self) -> str:
+        graph = " + CUDA graph" if self.graph is not None else ""
+        return f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, window {self.window})"
