@@ -122,8 +122,8 @@ class BenchConfig:
     batch: int = 16
     tile: int = DEFAULT_TILE
     halo: int = DEFAULT_HALO
-    width: int = 160
-    height: int = 120
+    width: int = 128
+    height: int = 96
     clip: str | None = None
     frames: int = 4
     warmup: int = 1
@@ -161,7 +161,7 @@ class BenchConfig:
 
 def standard_config(*, quick: bool = False, cuda: bool | None = None, **overrides: object) -> BenchConfig:
     """The set `streamsr bench` runs. CPU: small frames, since a 2-core CPU does ~5-10 lite tiles/s
-    (so `--quick` ends in about a minute there); CUDA: 1080p output (480x270 LR), more frames.
+    (so `--quick` ends in about a minute there, the full set in about 7); CUDA: 1080p output (480x270 LR).
     `overrides` replace fields (None values are ignored)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if cuda:
@@ -174,10 +174,24 @@ def standard_config(*, quick: bool = False, cuda: bool | None = None, **override
                     variants=("engine", "streamsr", "tile-loop", "whole-frame", "bicubic"),
                     ceiling_dtypes=("fp32",), ceiling_size=1536)
     else:
-        base = dict(width=160, height=120, frames=4, warmup=1, repeats=5, pipeline_frames=12, pipeline_warmup=2,
-                    ceiling_dtypes=("fp32", "bf16"))
+        # bf16 only where the CPU has bf16 arithmetic: on AVX2-only CPUs torch's bf16 matmul ran at
+        # 0.17 GFLOP/s (vs 33 fp32, 2-core EPYC, 2026-11-25), i.e. minutes per measurement, and irrelevant.
+        # 128x96 LR (the sample clip's size) = 12 tiles: the per-tile NCHW loop alone takes ~25 s/frame here
+        base = dict(width=128, height=96, frames=2, warmup=1, repeats=4, pipeline_frames=8, pipeline_warmup=2,
+                    ceiling_dtypes=("fp32", "bf16") if cpu_has_bf16() else ("fp32",))
     base.update({k: v for k, v in overrides.items() if v is not None})
+    if base.get("precision") in ("bf16", "fp16") and base["precision"] not in base["ceiling_dtypes"]:
+        base["ceiling_dtypes"] = (*base["ceiling_dtypes"], base["precision"])  # the engine's own ceiling
     return BenchConfig(**base)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU has native bf16 arithmetic (AVX512-BF16 or AMX-BF16), from /proc/cpuinfo flags."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 # ---- results ---------------------------------------------------------------------------------------------

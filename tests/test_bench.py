@@ -114,3 +114,40 @@ def test_cli_bench(tmp_path, tiny_weights):
     assert data["lr_size"] == [32, 16] and "tile-loop" in data["variants"]
     bad = run_cli("bench", "--size", "big")
     assert bad.returncode != 0
+
+
+def _script(name: str):
+    """Import benchmarks/<name>.py (a folder of scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_script_{name}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_benchmark_scripts_run_sweep_and_plot(tmp_path, tiny_weights):
+    run, sweep = _script("run"), _script("sweep")
+    assert run.main(["--device", "cpu", "--weights", str(tiny_weights), "--size", "32x16", "--repeats", "1",
+                     "--frames", "1", "--pipeline-frames", "4", "--out", str(tmp_path)]) == 0
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert bench["pipeline"]["frames"] == 2 and bench["variants"]["tile-loop"]["samples_ms"]
+    axes = {"engines": ["torch"], "presets": ["srgan-x4-tiny"], "batches": [1, 4], "tiles": [[16, 4], [16, 8]],
+            "sizes": [[32, 32]],
+            "base": {"preset": "srgan-x4-tiny", "width": 32, "height": 32, "tile": 16, "halo": 4, "batch": 4}}
+    assert sweep.main(["--device", "cpu", "--repeats", "2", "--axes-json", json.dumps(axes),
+                       "--out", str(tmp_path)]) == 0
+    data = json.loads((tmp_path / "sweep.json").read_text())
+    by_label = {p["label"]: p for p in data["points"]}
+    assert len(by_label) == 3  # base point shared by every axis + batch 1 + halo 8
+    base = by_label["torch srgan-x4-tiny b4 t16+4 32x32"]
+    assert set(base["axis"].split("+")) == {"engine", "preset", "batch", "tile", "size"}
+    assert base["rounds"] == 2 and len(base["engine_fps_rounds"]) == 2
+    assert "| batch |" in (tmp_path / "sweep.md").read_text()
+    pytest.importorskip("matplotlib")
+    plots = _script("plots")
+    assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "png")]) == 0
+    for name in ("latency_cdf.png", "stages.png", "fps_vs_batch.png"):
+        assert (tmp_path / "png" / name).stat().st_size > 1000

@@ -19,7 +19,7 @@ def _size(spec: Optional[str]) -> tuple[Optional[int], Optional[int]]:
     try:
         w, h = (int(v) for v in spec.lower().split("x"))
     except ValueError:
-        raise typer.BadParameter(f"--size must look like 160x120 (LR width x height), got {spec!r}") from None
+        raise typer.BadParameter(f"--size must look like 128x96 (LR width x height), got {spec!r}") from None
     return w, h
 
 
@@ -35,7 +35,7 @@ def bench(
     batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
     tile: Optional[int] = typer.Option(None, min=1, help="LR tile edge in pixels."),
     halo: Optional[int] = typer.Option(None, min=0, help="LR context pixels around each tile."),
-    size: Optional[str] = typer.Option(None, help="LR input size WxH (default: 160x120 CPU, 480x270 CUDA)."),
+    size: Optional[str] = typer.Option(None, help="LR input size WxH (default: 128x96 CPU, 480x270 CUDA; --quick CPU: 64x64)."),
     clip: Optional[Path] = typer.Option(None, help="Use this video's frames instead of generated ones."),
     frames: Optional[int] = typer.Option(None, min=1, help="Timed frames per variant per repetition."),
     repeats: Optional[int] = typer.Option(None, min=1, help="Repetitions (medians are taken over them)."),
