@@ -295,20 +295,24 @@ LIVE_ENCODER = EncoderOptions(codec="libx264", crf=20, preset="veryfast")
 
 class Recorder:
     """Record a live stream to a video file: a FileSink opened at the first frame (its size is not known
-    before), with timestamps from the frames' capture times (`timeline.captured`, monotonic), so dropped
-    frames, reconnects and restarted sources still give a playable file whose timing is the wall-clock
-    timing of the stream. `time_base` 1/90000 (the MPEG clock); `rate` is the nominal rate written to the
-    container. Written atomically like FileSink: `close()` makes the file appear, `abort()` removes it.
-    `frames_written` is 0 and no file is made when no frame arrived.
-    """
+    before), timed by the frames' capture times (`timeline.captured`, monotonic), so dropped frames,
+    stalls and reconnects keep their wall-clock timing and the file stays playable.
 
-    TIME_BASE = Fraction(1, 90000)
+    Timestamps are on the grid of the nominal `rate` (time base 1/rate), because the encoder's time base
+    is 1/rate and finer stamps would collide after its rounding: timing is exact to half a frame period.
+    A frame that would land on or before the previous one's slot (capture clock jumped back, or frames
+    came faster than `rate`) takes the next slot. Written atomically like FileSink: `close()` makes the
+    file appear, `abort()` removes it; no file at all when no frame arrived (`frames_written` 0).
+    """
 
     def __init__(self, path: str | Path, *, rate: Fraction | float = 30, options: EncoderOptions = LIVE_ENCODER,
                  overwrite: bool = False) -> None:
         self.path = Path(path)
         check_output_path(self.path, overwrite=overwrite)
         self._rate = Fraction(rate).limit_denominator(1001)
+        if self._rate <= 0:
+            raise ValueError(f"Recorder rate must be > 0 fps, got {rate}")
+        self._time_base = 1 / self._rate
         self._options = options
         self._overwrite = overwrite
         self._sink: FileSink | None = None
@@ -322,13 +326,12 @@ class Recorder:
     def write(self, frame: Frame) -> None:
         t = frame.timeline.captured or frame.timeline.received or now_ns()
         if self._sink is None:
-            # yuv420p needs even sizes; odd ones would be rejected by the encoder mid-stream
             self._sink = FileSink(self.path, width=frame.width, height=frame.height, rate=self._rate,
-                                  time_base=self.TIME_BASE, options=self._options, overwrite=self._overwrite)
+                                  time_base=self._time_base, options=self._options, overwrite=self._overwrite)
             self._t0 = t
-        pts = max(round((t - self._t0) / 1e9 / self.TIME_BASE), self._last_pts + 1)
+        pts = max(round((t - self._t0) / 1e9 * self._rate), self._last_pts + 1)
         self._last_pts = pts
-        self._sink.write(Frame(image=frame.image, seq=frame.seq, pts=pts, time_base=self.TIME_BASE,
+        self._sink.write(Frame(image=frame.image, seq=frame.seq, pts=pts, time_base=self._time_base,
                                scale=frame.scale, timeline=frame.timeline))
 
     def close(self) -> None:

@@ -207,3 +207,30 @@ def test_live_pipeline_keeps_the_newest_frame_and_counts_drops(tiny_enhancer):
     enhance_s = elapsed / len(sink.frames)
     lat = [f.timeline.span_ms("captured", "emitted") / 1e3 for f in sink.frames]
     assert max(lat[len(lat) // 2 :]) < 4 * enhance_s + 0.5
+
+
+def test_recorder_times_frames_by_capture_and_survives_clock_jumps(tmp_path):
+    """Recorder: opened at the first frame, pts from capture stamps (a 0.5 s stall stays 0.5 s in the file),
+    a source restart whose stamps go backwards still gives strictly increasing pts; nothing is written
+    and no file appears when no frame came."""
+    from streamsr.sinks import Recorder
+    from streamsr.sources import synthetic_image
+
+    empty = Recorder(tmp_path / "empty.mp4")
+    empty.close()
+    assert not (tmp_path / "empty.mp4").exists() and empty.frames_written == 0
+
+    rec = Recorder(tmp_path / "r.mp4", rate=10)
+    t0 = 10**12
+    stamps = [t0 + k * 100_000_000 for k in range(5)] + [t0 + 900_000_000, t0 + 100_000_000, t0 + 200_000_000]
+    for i, t in enumerate(stamps):
+        f = Frame(image=synthetic_image(i, 32, 24), seq=i)
+        f.timeline.stamp("captured", t)
+        rec.write(f)
+    rec.close()
+    with av.open(str(tmp_path / "r.mp4")) as c:
+        frames = list(c.decode(video=0))
+    assert len(frames) == len(stamps)
+    times = [float(f.pts * f.time_base) for f in frames]
+    assert times == sorted(times) and len(set(times)) == len(times)
+    assert times[5] - times[4] == pytest.approx(0.5, abs=0.02)
