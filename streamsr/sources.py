@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Protocol
 
 import av
 import numpy as np
@@ -230,6 +231,17 @@ class _OpenFailed(InputError):
     def __init__(self, label: str, reason: str) -> None:
         super().__init__(f"{label} cannot be opened ({reason})")
         self.reason = reason
+
+
+class FrameSource(Protocol):
+    """What `open_source` returns: an iterable of Frames with a StreamInfo, and close(). Live sources also
+    have `live = True` and `interrupt()` (end the iteration at its next wait, from any thread)."""
+
+    info: StreamInfo
+
+    def __iter__(self) -> Iterator[Frame]: ...
+
+    def close(self) -> None: ...
 
 
 class SourceLost(InputError):
@@ -711,7 +723,7 @@ def open_source(
     capture: CaptureOptions = CaptureOptions(),
     live: LiveOptions = LiveOptions(),
     av_options: dict[str, str] | None = None,
-) -> "FileSource | ReplaySource | SyntheticSource | ReconnectingSource":
+) -> FrameSource:
     """Open whatever `spec` names (InputError, one line, when it cannot be opened):
 
     - `synthetic[:WxH[@FPS]]` (or `test:...`): SyntheticSource, paced (always live);
