@@ -476,11 +476,13 @@ class _AVConnection:
 class _OpenCVConnection:
     """One OpenCV VideoCapture of a capture device (the fallback when PyAV/v4l2 cannot open it)."""
 
-    def __init__(self, device: str | int, *, label: str, capture: CaptureOptions) -> None:
+    def __init__(self, device: str | int, *, label: str, capture: CaptureOptions, api: int | None = None) -> None:
+        """api: an OpenCV capture backend (cv2.CAP_*); default V4L2 on Linux, else whatever OpenCV picks."""
         import cv2
 
         self.label = label
-        api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
+        if api is None:
+            api = cv2.CAP_V4L2 if sys.platform.startswith("linux") else cv2.CAP_ANY
         level = cv2.utils.logging.getLogLevel()
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # its warnings go to stderr
         try:

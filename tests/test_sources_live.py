@@ -202,3 +202,26 @@ def test_source_gone_for_good_ends_after_give_up_after(caplog):
     assert frames and src.failure is not None and "not back after" in src.failure
     assert time.monotonic() - t < 15
     assert "giving up" in caplog.text
+
+
+def test_opencv_capture_path_reads_rgb_and_reopens_at_the_end(tmp_path):
+    """The OpenCV fallback, fed a file through its FFmpeg backend (no camera here): frames come out RGB
+    like PyAV's, and the end of input is a loss that ReconnectingSource recovers from."""
+    import cv2
+
+    from streamsr.sources import CaptureOptions, _OpenCVConnection
+
+    clip = make_clip(tmp_path / "c.mp4", frames=4, width=32, height=24, fps=20)
+    src = ReconnectingSource(
+        lambda: _OpenCVConnection(str(clip), label="test capture", capture=CaptureOptions(), api=cv2.CAP_FFMPEG),
+        label="test capture", options=LiveOptions(backoff_initial=0.05))
+    try:
+        frames = list(itertools.islice(src, 6))
+    finally:
+        src.close()
+    reference = [f.image for f in FileSource(clip)]
+    assert [f.seq for f in frames] == list(range(6)) and src.reconnects == 1
+    for got, want in zip(frames, reference + reference):
+        assert np.abs(got.image.astype(int) - want.astype(int)).mean() < 4  # RGB, not BGR (swapped channels differ by ~60)
+    with pytest.raises(InputError, match="could not open"):
+        _OpenCVConnection(str(tmp_path / "missing.mp4"), label="x", capture=CaptureOptions(), api=cv2.CAP_FFMPEG)
