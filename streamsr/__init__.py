@@ -1,30 +1,39 @@
 """streamsr: real-time 4x super-resolution (SRGAN / SRResNet) for endoscopy video.
 
-The few names a library user needs; see README.md for the command line.
+The few names a library user needs; see README.md for the command line. Names are imported on first use
+(PEP 562), so `import streamsr.transport` in a viewer does not pay for importing torch.
 """
 
-from .backends import EngineConfig, select_engine
-from .enhancer import Enhancer
-from .errors import StreamSRError
-from .frame import Frame, Timeline
-from .model import Generator, load_generator
-from .pipeline import PipelineConfig, run_pipeline
-from .sources import open_source
-from .tiling import Tiler
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "EngineConfig",
-    "Enhancer",
-    "Frame",
-    "Generator",
-    "PipelineConfig",
-    "StreamSRError",
-    "Tiler",
-    "Timeline",
-    "load_generator",
-    "open_source",
-    "run_pipeline",
-    "select_engine",
-]
+_EXPORTS = {
+    "EngineConfig": "backends",
+    "select_engine": "backends",
+    "Enhancer": "enhancer",
+    "StreamSRError": "errors",
+    "Frame": "frame",
+    "Timeline": "frame",
+    "Generator": "model",
+    "load_generator": "model",
+    "PipelineConfig": "pipeline",
+    "run_pipeline": "pipeline",
+    "open_source": "sources",
+    "Publisher": "transport",
+    "Subscriber": "transport",
+    "Tiler": "tiling",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'streamsr' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
