@@ -360,3 +360,37 @@ def test_tensorrt_matches_fp32_eager_and_caches(model, tiles, reference, tmp_pat
     assert torch.equal(again.run(tiles.to(CUDA)), engine.run(tiles.to(CUDA)))
     other = make(WINDOW + 8)  # key mismatch (window): a new engine is built
     assert not other.reused and other.artifact != engine.artifact
+
+
+# ---- streamsr export --------------------------------------------------------------------------------------
+
+
+def test_export_cli_builds_then_loads(tiny_weights, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from conftest import run_cli
+
+    args = ("export", "--engine", "onnxruntime", "--weights", str(tiny_weights), "--batch", "4",
+            "--engine-dir", str(tmp_path), "--device", "cpu")
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    path = first.stdout.strip().splitlines()[-1]
+    assert path.endswith(".onnx") and path.startswith(str(tmp_path)) and (tmp_path / path).is_file()
+    assert "built" in first.stderr
+    second = run_cli(*args)
+    assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] == path
+    assert "loaded" in second.stderr
+
+
+def test_export_cli_tensorrt_without_it_is_one_line(tiny_weights, tmp_path):
+    if backends.unavailable_reason("tensorrt", backends.resolve_device("auto")) is None:
+        pytest.skip("TensorRT is usable here")
+    r = run_cli_export(tiny_weights, tmp_path, "tensorrt")
+    assert r.returncode == 1
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("streamsr: error: engine 'tensorrt'")
+
+
+def run_cli_export(weights, engine_dir, engine: str):
+    from conftest import run_cli
+
+    return run_cli("export", "--engine", engine, "--weights", str(weights), "--engine-dir", str(engine_dir))

@@ -87,9 +87,9 @@ def unavailable_reason(name: str, device: torch.device, precision: str | None = 
         if name == "tensorrt":
             from .tensorrt import _import_trt
 
+            _import_trt()  # first: "no CUDA" / "no torch-tensorrt" say more than "wrong device"
             if device.type != "cuda":
-                return "engine 'tensorrt' runs on CUDA devices only"
-            _import_trt()
+                return "engine 'tensorrt' runs on CUDA devices only; use --device cuda"
         elif name == "torch-compile":
             from .compiled import _check_compile_available
 

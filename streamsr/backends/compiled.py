@@ -140,6 +140,16 @@ class CompiledTorchEngine:
         self.graph.replay()
         return self._static_out[:n].clone()
 
+    @property
+    def artifact(self) -> str | None:
+        """Where Inductor keeps its on-disk caches (FX graphs, generated kernels) that speed up the next
+        compile in another process; torch.compile has no standalone artifact to load instead."""
+        try:
+            from torch._inductor.runtime.cache_dir_utils import cache_dir
+        except ImportError:
+            return None
+        return cache_dir()
+
     def describe(self) -> str:
         graph = " + CUDA graph" if self.graph is not None else ""
         return f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, window {self.window})"

@@ -25,6 +25,7 @@ app = typer.Typer(
 from . import bench as _bench  # noqa: E402
 from . import enhance as _enhance  # noqa: E402
 from . import eval as _eval  # noqa: E402
+from . import export as _export  # noqa: E402
 from . import info as _info  # noqa: E402
 from . import keys as _keys  # noqa: E402
 from . import stream as _stream  # noqa: E402
@@ -37,6 +38,7 @@ app.command("view")(_view.view)
 app.command("keys")(_keys.keys)
 app.command("bench")(_bench.bench)
 app.command("eval")(_eval.eval)
+app.command("export")(_export.export)
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
