@@ -394,3 +394,22 @@ def run_cli_export(weights, engine_dir, engine: str):
     from conftest import run_cli
 
     return run_cli("export", "--engine", engine, "--weights", str(weights), "--engine-dir", str(engine_dir))
+
+
+def test_tensorrt_precision_kwargs_follow_the_installed_api():
+    """Which precision switches reach torch-tensorrt for its three API generations (no GPU needed)."""
+    import inspect
+
+    from streamsr.backends.tensorrt import _precision_kwargs
+
+    def params(fn):
+        return inspect.signature(fn).parameters
+
+    def old(exported, inputs=None, *, enabled_precisions=None): ...
+    def mid(exported, *, arg_inputs=None, enabled_precisions=None, use_explicit_typing=False, disable_tf32=False): ...
+    def new(exported, *, arg_inputs=None, enabled_precisions=None, use_explicit_typing=True, disable_tf32=False): ...
+
+    assert _precision_kwargs(params(old), torch.float16) == {"enabled_precisions": {torch.float16}}
+    assert _precision_kwargs(params(mid), torch.float16) == {"enabled_precisions": {torch.float16}}
+    assert _precision_kwargs(params(new), torch.float16) == {}
+    assert _precision_kwargs(params(new), torch.float32) == {"disable_tf32": True}

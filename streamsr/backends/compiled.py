@@ -116,7 +116,7 @@ class CompiledTorchEngine:
 
     def _load(self, tiles: torch.Tensor, n: int) -> None:
         """Copy n tiles into the static input buffer (rows n.. keep stale data: their outputs are dropped)."""
-        if tiles.device == self.device or self._host is None:
+        if tiles.device.type != "cpu" or self._host is None:
             self._static_in[:n].copy_(tiles)
             return
         assert self._host_free is not None

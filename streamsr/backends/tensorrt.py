@@ -16,8 +16,10 @@ Without CUDA, torch-tensorrt or tensorrt the engine raises EngineUnavailableErro
 
 from __future__ import annotations
 
+import copy
 import inspect
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -81,16 +83,22 @@ def tensorrt_key(model: Generator, *, window: int, batch: int, precision: str, d
     }
 
 
-def _call_supported(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Call `fn` with only the keyword arguments its signature accepts (torch-tensorrt renamed and deprecated
-    several between 2.2 and 2.9: inputs -> arg_inputs, enabled_precisions -> use_explicit_typing)."""
-    try:
-        params = inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return fn(*args, **kwargs)
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return fn(*args, **kwargs)
-    return fn(*args, **{k: v for k, v in kwargs.items() if k in params})
+def _precision_kwargs(params: Mapping[str, inspect.Parameter], dtype: torch.dtype) -> dict[str, Any]:
+    """Keyword arguments that make the engine `dtype` across torch-tensorrt versions.
+
+    The model and input are already cast to `dtype`. torch-tensorrt >= 2.9 defaults to explicit typing
+    (respect those dtypes) and deprecates `enabled_precisions`; 2.5-2.8 have `use_explicit_typing=False` by
+    default and assert that explicit typing comes with fp32-only `enabled_precisions`; older ones only know
+    `enabled_precisions`. So: pass `enabled_precisions` unless explicit typing is already the default.
+    An fp32 engine also disables TF32, so it stays the accuracy reference it is meant to be.
+    """
+    kwargs: dict[str, Any] = {}
+    explicit = params.get("use_explicit_typing")
+    if explicit is None or explicit.default is not True:
+        kwargs["enabled_precisions"] = {dtype}
+    if dtype == torch.float32 and "disable_tf32" in params:
+        kwargs["disable_tf32"] = True
+    return kwargs
 
 
 def build_engine_bytes(model: Generator, *, window: int, batch: int, precision: str, device: torch.device) -> bytes:
@@ -98,20 +106,17 @@ def build_engine_bytes(model: Generator, *, window: int, batch: int, precision: 
     _, torch_trt = _import_trt()
     dtype = DTYPES[precision]
     model = model.eval().to(device=device, dtype=dtype)
+    for p in model.parameters():
+        p.requires_grad_(False)
     example = torch.rand(batch, 3, window, window, device=device, dtype=dtype)
-    dynamic = None
-    if batch > 1:
-        dynamic = {"x": {0: torch.export.Dim("n", min=1, max=batch)}}
-    with torch.inference_mode():
-        exported = torch.export.export(model, (example,), dynamic_shapes=dynamic)
+    dynamic = {"x": {0: torch.export.Dim("n", min=1, max=batch)}} if batch > 1 else None
+    exported = torch.export.export(model, (example,), dynamic_shapes=dynamic)
     spec = torch_trt.Input(min_shape=(1, 3, window, window), opt_shape=(batch, 3, window, window),
                            max_shape=(batch, 3, window, window), dtype=dtype)
     convert = torch_trt.dynamo.convert_exported_program_to_serialized_trt_engine
     params = inspect.signature(convert).parameters
-    inputs_kw = "arg_inputs" if "arg_inputs" in params else "inputs"
-    data = _call_supported(convert, exported, **{inputs_kw: [spec]}, enabled_precisions={dtype},
-                           use_explicit_typing=True, min_block_size=1)
-    return bytes(data)
+    inputs_kw = "arg_inputs" if "arg_inputs" in params else "inputs"  # renamed in torch-tensorrt 2.5
+    return bytes(convert(exported, **{inputs_kw: [spec]}, **_precision_kwargs(params, dtype)))
 
 
 def build_tensorrt(model: Generator, *, window: int, batch: int, precision: str, device: torch.device,
@@ -165,10 +170,10 @@ class TensorRTEngine:
         self.window = window
         self.fixed_window = window
         self.scale = model.preset.scale
-        self.fallback = model.eval().to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
         with torch.cuda.device(self.device):
-            self.artifact, self.reused = build_tensorrt(model, window=window, batch=batch, precision=precision,
-                                                        device=self.device, cache_dir=cache_dir)
+            # keyed and built from an fp32 copy, so the key's model digest does not depend on the precision
+            self.artifact, self.reused = build_tensorrt(copy.deepcopy(model).float(), window=window, batch=batch,
+                                                        precision=precision, device=self.device, cache_dir=cache_dir)
             self._logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(self._logger)
             self.engine = self._runtime.deserialize_cuda_engine(self.artifact.read_bytes())
@@ -178,18 +183,24 @@ class TensorRTEngine:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self._input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self._output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        out_dtype = str(self.engine.get_tensor_dtype(self._output)).rsplit(".", 1)[-1]
-        self._out_dtype = _TRT_TO_TORCH.get(out_dtype, self.dtype)
+        self._in_dtype = self._torch_dtype(self._input)
+        # tiles of another window (per-tile-loop baselines) run eagerly rather than forcing a rebuild
+        self.fallback = model.eval().to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
+        self._out_dtype = self._torch_dtype(self._output)
+
+    def _torch_dtype(self, tensor_name: str) -> torch.dtype:
+        """The torch dtype of an engine I/O tensor (str of trt.DataType is e.g. "DataType.HALF")."""
+        return _TRT_TO_TORCH.get(str(self.engine.get_tensor_dtype(tensor_name)).rsplit(".", 1)[-1], self.dtype)
 
     @torch.inference_mode()
     def run(self, tiles: torch.Tensor) -> torch.Tensor:
         n = tiles.shape[0]
         if n > self.batch:
             raise ValueError(f"tensorrt engine takes at most {self.batch} tiles per call, got {n}")
-        x = tiles.to(device=self.device, dtype=self.dtype, non_blocking=True)
-        if tuple(x.shape[1:]) != (3, self.window, self.window):
+        if tuple(tiles.shape[1:]) != (3, self.window, self.window):
+            x = tiles.to(device=self.device, dtype=self.dtype, non_blocking=True)
             return self.fallback(x.contiguous(memory_format=torch.channels_last))
-        x = x.contiguous()
+        x = tiles.to(device=self.device, dtype=self._in_dtype, non_blocking=True).contiguous()
         out = torch.empty((n, 3, self.scale * self.window, self.scale * self.window), device=self.device,
                           dtype=self._out_dtype)
         self.context.set_input_shape(self._input, tuple(x.shape))
