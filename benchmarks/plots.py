@@ -37,7 +37,9 @@ def latency_cdf(bench: dict, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     series = {name: v["samples_ms"] for name, v in bench["variants"].items()}
     if bench.get("pipeline"):
-        series["pipeline captured->emitted"] = bench["pipeline"]["e2e_samples_ms"]
+        series["pipeline (file) captured->emitted"] = bench["pipeline"]["e2e_samples_ms"]
+    if bench.get("live"):
+        series["live (paced) captured->emitted"] = bench["live"]["e2e_samples_ms"]
     for name, xs in series.items():
         xs = np.sort(np.asarray([x for x in xs if x is not None], dtype=float))
         if xs.size:

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=None)
     ap.add_argument("--pipeline-frames", type=int, default=None)
     ap.add_argument("--size", default=None, help="LR WxH")
+    ap.add_argument("--live-seconds", type=float, default=None, help="live run per repetition (0: skip)")
     args = ap.parse_args(argv)
     w = h = None
     if args.size:
@@ -56,7 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     cuda = args.device.startswith("cuda") or (args.device == "auto" and _cuda())
     config = standard_config(quick=args.quick, cuda=cuda, device=args.device, weights=args.weights,
                              preset=args.preset, repeats=args.repeats, frames=args.frames,
-                             pipeline_frames=args.pipeline_frames, width=w, height=h)
+                             pipeline_frames=args.pipeline_frames, live_seconds=args.live_seconds, width=w,
+                             height=h)
     result = run_bench(config, progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
     j, m = save(result, args.out, "bench-quick" if args.quick else "bench")
     print(format_markdown(result))

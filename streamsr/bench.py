@@ -68,6 +68,7 @@ __all__ = [
     "BenchResult",
     "VariantResult",
     "PipelineResult",
+    "LiveResult",
     "CeilingResult",
     "standard_config",
     "run_bench",
@@ -83,7 +84,7 @@ VARIANTS: dict[str, str] = {
     "streamsr": "Enhancer: upload, vectorized tiling, batched engine, stitch, download",
     "tile-loop": "per-tile Python loop as common SR scripts do (crop+pad, model on 1 tile, paste; NCHW fp32)",
     "tile-loop-engine": "per-tile Python loop calling our engine with 1 tile per call",
-    "whole-frame": "same model and engine settings on the whole frame, no tiling",
+    "whole-frame": "same model on the whole frame, no tiling (torch eager, the engine's precision)",
     "bicubic": "OpenCV INTER_CUBIC 4x",
 }
 """Names `BenchConfig.variants` accepts, with what each one times (input: host uint8 LR frame; output: host
@@ -111,6 +112,9 @@ class BenchConfig:
     pipeline_frames: length of the generated clip pushed through run_pipeline each repetition (0: skip);
     pipeline_warmup: leading pipeline frames left out of its figures (queue fill, first-call overheads).
     x264_preset/crf: encoder options of the pipeline's FileSink (the `streamsr enhance` defaults).
+    live_seconds: length of a live run per repetition (0: skip): a generated `live_fps` clip replayed at its
+    frame rate through run_pipeline(live=True) into a FileSink; measures dropped frames and the latency a
+    live viewer sees (captured = when the paced replay releases the frame).
     ceiling_dtypes: matmul dtypes measured for the FLOP/s ceiling (empty: skip); ceiling_size: matmul edge.
     """
 
@@ -130,6 +134,8 @@ class BenchConfig:
     repeats: int = 5
     variants: tuple[str, ...] = ("engine", "streamsr", *BASELINES)
     pipeline_frames: int = 12
+    live_seconds: float = 0.0
+    live_fps: int = 30
     pipeline_warmup: int = 2
     x264_preset: str = "medium"
     crf: int = 18
@@ -141,7 +147,7 @@ class BenchConfig:
         for name in ("batch", "tile", "width", "height", "frames", "repeats", "ceiling_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BenchConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("halo", "warmup", "pipeline_frames", "pipeline_warmup"):
+        for name in ("halo", "warmup", "pipeline_frames", "pipeline_warmup", "live_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"BenchConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.width % 2 or self.height % 2:
@@ -152,6 +158,8 @@ class BenchConfig:
         bad = [d for d in self.ceiling_dtypes if d not in CEILING_DTYPES]
         if bad:
             raise ValueError(f"BenchConfig.ceiling_dtypes: unknown {bad}; known: {', '.join(CEILING_DTYPES)}")
+        if self.live_fps < 1:
+            raise ValueError(f"BenchConfig.live_fps must be >= 1, got {self.live_fps}")
         if self.pipeline_frames and self.pipeline_frames <= self.pipeline_warmup + 1:
             raise ValueError(
                 f"BenchConfig.pipeline_frames ({self.pipeline_frames}) must exceed pipeline_warmup + 1 "
@@ -167,10 +175,12 @@ def standard_config(*, quick: bool = False, cuda: bool | None = None, **override
     if cuda:
         base = dict(width=480, height=270, frames=10 if quick else 50, warmup=3, repeats=3 if quick else 5,
                     pipeline_frames=40 if quick else 150, pipeline_warmup=5, ceiling_size=8192,
+                    live_seconds=3.0 if quick else 10.0,
                     ceiling_dtypes=("fp32", "fp16"))
     elif quick:
         # 64x64 LR = 4 tiles of 32 (one batch): ~0.5-1 s per frame for the lite preset on 2 busy cores.
         base = dict(width=64, height=64, frames=2, warmup=1, repeats=3, pipeline_frames=5, pipeline_warmup=1,
+                    live_seconds=2.0,
                     variants=("engine", "streamsr", "tile-loop", "whole-frame", "bicubic"),
                     ceiling_dtypes=("fp32",), ceiling_size=1536)
     else:
@@ -178,6 +188,7 @@ def standard_config(*, quick: bool = False, cuda: bool | None = None, **override
         # 0.17 GFLOP/s (vs 33 fp32, 2-core EPYC, 2026-11-25), i.e. minutes per measurement, and irrelevant.
         # 128x96 LR (the sample clip's size) = 12 tiles: the per-tile NCHW loop alone takes ~25 s/frame here
         base = dict(width=128, height=96, frames=2, warmup=1, repeats=4, pipeline_frames=8, pipeline_warmup=2,
+                    live_seconds=6.0,
                     ceiling_dtypes=("fp32", "bf16") if cpu_has_bf16() else ("fp32",))
     base.update({k: v for k, v in overrides.items() if v is not None})
     if base.get("precision") in ("bf16", "fp16") and base["precision"] not in base["ceiling_dtypes"]:
@@ -256,6 +267,26 @@ class PipelineResult:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LiveResult:
+    """Live policy: a `rate` fps clip replayed in real time for `seconds` per repetition, newest frame wins.
+
+    frames_in/frames_out/dropped: totals over repetitions; uncounted: in - out - dropped (frames lost without
+    being counted as dropped; should be 0); fps_out: median output rate
+    (frames/s); e2e: captured (released by the paced replay) -> emitted (written to the FileSink), in ms.
+    """
+
+    seconds: float
+    rate: int
+    frames_in: int
+    frames_out: int
+    dropped: int
+    uncounted: int
+    fps_out: float
+    e2e: LatencySummary
+    e2e_samples_ms: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class BenchResult:
     """Everything one `run_bench` measured, plus where and with what (machine, versions, weights, date)."""
 
@@ -273,6 +304,7 @@ class BenchResult:
     ceilings: tuple[CeilingResult, ...]
     efficiency: float | None
     pipeline: PipelineResult | None
+    live: LiveResult | None
     wall_s: float
 
     @property
@@ -553,6 +585,38 @@ def _run_pipeline_once(clip: Path, enhancer: Enhancer, out_path: Path, *, warmup
                         encode_ms=sink.write_ms[warmup:], dropped=stats.dropped)
 
 
+def _paced(source: Iterable[Frame], rate: float) -> Iterator[Frame]:
+    """Release frames at `rate` fps from the first one on (a camera), re-stamping captured/decoded at release."""
+    start = None
+    for frame in source:
+        if start is None:
+            start = time.perf_counter()
+        delay = start + frame.seq / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t = now_ns()
+        frame.timeline.stamp("captured", t)
+        frame.timeline.stamp("decoded", t)
+        yield frame
+
+
+def _run_live_once(clip: Path, enhancer: Enhancer, out_path: Path, *, rate: float, x264_preset: str,
+                   crf: int):
+    from .pipeline import PipelineConfig, run_pipeline
+    from .sinks import EncoderOptions, FileSink
+    from .sources import FileSource
+
+    s = enhancer.tiler.scale
+    with FileSource(clip) as source:
+        info = source.info
+        sink = FileSink(out_path, width=info.width * s, height=info.height * s, rate=info.rate,
+                        time_base=info.time_base, options=EncoderOptions(crf=crf, preset=x264_preset),
+                        overwrite=True)
+        stats = run_pipeline(_paced(source, rate), enhancer, [sink], config=PipelineConfig(live=True))
+    out_path.unlink(missing_ok=True)
+    return stats
+
+
 # ---- the benchmark ---------------------------------------------------------------------------------------
 def _median(xs: Sequence[float]) -> float:
     xs = [x for x in xs if x == x]
@@ -631,7 +695,10 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
             runners["tile-loop"] = lambda k: _wall_ms(
                 lambda i: tile_loop_upscale(loop_model, frames[i % len(frames)], tile=config.tile,
                                             pad=config.halo, device=device), k)
-        if "tile-loop-engine" in config.variants:
+        if "tile-loop-engine" in config.variants and getattr(engine, "fixed_window", None) is not None:
+            # the loop crops border tiles smaller (clipped context): a fixed-shape engine cannot take them
+            say(f"skipping tile-loop-engine: {engine.describe()} only takes {engine.fixed_window}px windows")
+        elif "tile-loop-engine" in config.variants:
             as_model = _EngineAsModel(engine)
             runners["tile-loop-engine"] = lambda k: _wall_ms(
                 lambda i: tile_loop_upscale(as_model, frames[i % len(frames)], tile=config.tile,
@@ -671,6 +738,15 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
         for d in config.ceiling_dtypes:
             steps.append((f"ceiling {d}", lambda d=d: ceil_reps[d].append(
                 _matmul_gflops(ceil_n, CEILING_DTYPES[d], device))))
+        live_runs: list = []
+        if config.live_seconds:
+            n_live = max(2, round(config.live_seconds * config.live_fps))
+            say(f"generating a {n_live}-frame {w}x{h} {config.live_fps} fps clip for the live run")
+            live_clip = make_clip(tmpdir / "live-input.mp4", synthetic_frames(n_live, w, h, seed=config.seed + 2),
+                                  fps=config.live_fps)
+            steps.append(("live", lambda: live_runs.append(_run_live_once(
+                live_clip, enhancer, tmpdir / "live-output.mp4", rate=config.live_fps,
+                x264_preset=config.x264_preset, crf=config.crf))))
         if pipe_clip is not None:
             steps.append(("pipeline", lambda: pipe_runs.append(_run_pipeline_once(
                 pipe_clip, enhancer, tmpdir / "bench-output.mp4", warmup=config.pipeline_warmup,
@@ -757,6 +833,20 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
                 dropped=sum(run.dropped for run in pipe_runs),
                 encoder=f"libx264 preset {config.x264_preset} crf {config.crf}",
             )
+        live = None
+        if live_runs:
+            e2e_live = [t.span_ms("captured", "emitted") for st in live_runs for t in st.timelines]
+            live = LiveResult(
+                seconds=config.live_seconds,
+                rate=config.live_fps,
+                frames_in=sum(st.frames_in for st in live_runs),
+                frames_out=sum(st.frames_out for st in live_runs),
+                dropped=sum(st.dropped for st in live_runs),
+                uncounted=sum(st.frames_in - st.frames_out - st.dropped for st in live_runs),
+                fps_out=_median([_rate(st.timelines) for st in live_runs]),
+                e2e=summarize_ms(e2e_live),
+                e2e_samples_ms=tuple(x for x in e2e_live if x is not None),
+            )
         machine["load_avg_1m_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return BenchResult(
             config=config,
@@ -773,8 +863,14 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
             ceilings=ceilings,
             efficiency=efficiency,
             pipeline=pipeline,
+            live=live,
             wall_s=time.perf_counter() - t_start,
         )
+
+
+def _rate(timelines: Sequence[Timeline]) -> float:
+    e = sorted(t.emitted for t in timelines if t.emitted is not None)
+    return (len(e) - 1) / ((e[-1] - e[0]) / 1e9) if len(e) > 1 and e[-1] > e[0] else float("nan")
 
 
 def _loop_windows(h: int, w: int, tile: int, pad: int) -> list[tuple[int, int, int, int]]:
@@ -858,6 +954,17 @@ def format_markdown(result: BenchResult) -> str:
         for st, s in p.stages.items():
             lines.append(f"| {STAGE_LABELS.get(st, st)} | {_lat_cells(s)} |")
         lines.append(f"| **end to end (captured..emitted)** | {_lat_cells(p.e2e)} |")
+    lv = result.live
+    if lv is not None:
+        lines += [
+            "",
+            f"Live: a {lv.rate} fps clip replayed in real time ({lv.seconds:g} s per repetition), newest frame wins: "
+            f"{lv.frames_out} of {lv.frames_in} frames enhanced, **{lv.dropped} dropped**, output "
+            f"{_f(lv.fps_out, 2)} fps; latency captured..emitted: {lv.e2e.format()}",
+        ]
+        if lv.uncounted:
+            lines.append(f"  ({lv.uncounted} frame(s) neither enhanced nor counted as dropped: lost at the end "
+                         f"of the stream)")
     if result.ceilings:
         lines += ["", "Efficiency (2 FLOP per MAC; tiled MACs include the halo overlap):", ""]
         eng = result.variants["engine"]

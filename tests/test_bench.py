@@ -40,7 +40,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 def _tiny(**kw) -> BenchConfig:
     base = dict(preset="srgan-x4-tiny", device="cpu", batch=4, tile=16, halo=4, width=40, height=24, frames=1,
-                warmup=1, repeats=1, pipeline_frames=3, pipeline_warmup=1, ceiling_size=64,
+                warmup=1, repeats=1, pipeline_frames=3, pipeline_warmup=1, ceiling_size=64, live_seconds=0.0,
                 ceiling_dtypes=("fp32", "bf16"))
     base.update(kw)
     return BenchConfig(**base)
@@ -61,7 +61,7 @@ def test_tile_loop_baseline_is_a_correct_tiler():
 
 def test_run_bench_all_variants_tiny(tiny_weights):
     progress: list[str] = []
-    result = run_bench(_tiny(weights=str(tiny_weights)), progress=progress.append)
+    result = run_bench(_tiny(weights=str(tiny_weights), live_seconds=0.5, live_fps=20), progress=progress.append)
     assert progress, "progress callback is used"
     assert set(result.variants) == set(VARIANTS)
     for v in result.variants.values():
@@ -76,9 +76,13 @@ def test_run_bench_all_variants_tiny(tiny_weights):
     assert p is not None and p.frames == 2 and p.dropped == 0 and p.fps > 0
     assert {"decode", "inferred", "encode"} <= set(p.stages) and p.e2e.count == 2
     assert math.isfinite(p.ratio_engine) and math.isfinite(p.ratio_streamsr)
+    lv = result.live
+    assert lv is not None and lv.frames_in == 10 and lv.frames_out >= 1
+    assert lv.frames_out + lv.dropped + lv.uncounted == lv.frames_in and lv.e2e.count == lv.frames_out
     assert str(tiny_weights) in result.weights
     text = format_markdown(result)
-    for needle in ("| tile-loop |", "| infer |", "pipeline / engine-only", "of the matmul ceiling", "torch 2"):
+    for needle in ("| tile-loop |", "| infer |", "pipeline / engine-only", "of the matmul ceiling", "torch 2",
+                   "dropped"):
         assert needle in text
     json.dumps(result.to_dict())
 
@@ -89,7 +93,7 @@ def test_run_bench_fresh_weights_and_clip_input(tmp_path):
                              pipeline_frames=4))
     assert "freshly initialised srgan-x4-tiny" in result.weights
     assert result.lr_size == (32, 16) and set(result.variants) == {"engine", "streamsr"}
-    assert result.ceilings == () and result.efficiency is None
+    assert result.ceilings == () and result.efficiency is None and result.live is None
     assert result.pipeline is not None and result.pipeline.frames == 3
 
 
@@ -107,7 +111,8 @@ def test_config_validation():
 def test_cli_bench(tmp_path, tiny_weights):
     out = tmp_path / "bench.json"
     r = run_cli("bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights), "--size", "32x16",
-                "--tile", "16", "--halo", "4", "--repeats", "1", "--frames", "1", "--json", str(out), "-q")
+                "--tile", "16", "--halo", "4", "--repeats", "1", "--frames", "1", "--live-seconds", "0.2",
+                "--json", str(out), "-q")
     assert r.returncode == 0, r.stderr
     assert "| streamsr |" in r.stdout and "end to end" in r.stdout and "fps" in r.stdout
     data = json.loads(out.read_text())
@@ -124,6 +129,7 @@ def _script(name: str):
     path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"bench_script_{name}", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod  # dataclasses resolve string annotations through sys.modules
     spec.loader.exec_module(mod)
     return mod
 
@@ -131,9 +137,10 @@ def _script(name: str):
 def test_benchmark_scripts_run_sweep_and_plot(tmp_path, tiny_weights):
     run, sweep = _script("run"), _script("sweep")
     assert run.main(["--device", "cpu", "--weights", str(tiny_weights), "--size", "32x16", "--repeats", "1",
-                     "--frames", "1", "--pipeline-frames", "4", "--out", str(tmp_path)]) == 0
+                     "--frames", "1", "--pipeline-frames", "4", "--live-seconds", "0.2", "--out", str(tmp_path)]) == 0
     bench = json.loads((tmp_path / "bench.json").read_text())
     assert bench["pipeline"]["frames"] == 2 and bench["variants"]["tile-loop"]["samples_ms"]
+    assert bench["live"]["frames_in"] == 6
     axes = {"engines": ["torch"], "presets": ["srgan-x4-tiny"], "batches": [1, 4], "tiles": [[16, 4], [16, 8]],
             "sizes": [[32, 32]],
             "base": {"preset": "srgan-x4-tiny", "width": 32, "height": 32, "tile": 16, "halo": 4, "batch": 4}}

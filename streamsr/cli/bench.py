@@ -41,6 +41,9 @@ def bench(
     repeats: Optional[int] = typer.Option(None, min=1, help="Repetitions (medians are taken over them)."),
     baselines: bool = typer.Option(True, help="Time the per-tile loop, whole-frame and bicubic baselines."),
     pipeline: bool = typer.Option(True, help="Also run the real decode ‖ enhance ‖ encode pipeline."),
+    live_seconds: Optional[float] = typer.Option(
+        None, min=0, help="Seconds of real-time (paced, newest-frame-wins) replay per repetition; 0 skips it."
+    ),
     x264_preset: str = typer.Option("medium", help="x264 preset of the pipeline's encoder."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress lines on stderr."),
@@ -51,6 +54,7 @@ def bench(
         engine=engine, device=device, precision=precision, preset=preset,
         weights=str(weights) if weights else None, batch=batch, tile=tile, halo=halo, width=width,
         height=height, clip=str(clip) if clip else None, frames=frames, repeats=repeats, x264_preset=x264_preset,
+        live_seconds=live_seconds,
     )
     if not baselines:
         overrides["variants"] = ("engine", "streamsr")
