@@ -120,7 +120,8 @@ def _cpu_variants(skip: set[str]) -> list[tuple[str, str, str, dict]]:
         ("torch.compile fp32", "torch-compile", "fp32", {}),
         ("onnxruntime fp32", "onnxruntime", "fp32", {}),
     ]
-    short = {"eager bf16 channels_last": "bf16", "torch.compile fp32": "compile", "onnxruntime fp32": "onnxruntime"}
+    short = {"eager fp32 NCHW": "nchw", "eager bf16 channels_last": "bf16", "torch.compile fp32": "compile",
+             "onnxruntime fp32": "onnxruntime"}
     return [x for x in v if short.get(x[0]) not in skip]
 
 
@@ -198,6 +199,36 @@ def run_section(variants, *, model, device, batch, window, tile, reps, engine_di
     return rows
 
 
+def frame_section(names, *, model, batch, tile, halo, frame, reps, engine_dir, say) -> list[dict]:
+    """Whole-frame Enhancer.upscale (split -> engine in chunks of `batch` -> stitch) per engine, interleaved:
+    what a CPU user sees per frame, partial last chunk and tiling overhead included."""
+    from streamsr.enhancer import Enhancer
+
+    tiler = Tiler(tile=tile, halo=halo)
+    w, h = frame
+    image = sample_tiles(1, max(w, h), max(w, h))[0][:, :h, :w].contiguous()  # a real picture when the clip exists
+    runs = []
+    for label, name, extra in names:
+        engine, build_s, note = _build(label, name, "fp32", extra, model, torch.device("cpu"), batch,
+                                       tiler.window, engine_dir, say)
+        runs.append({"name": label, "build_s": build_s, "note": note, "ms": [],
+                     "enhancer": Enhancer(engine, tiler) if engine is not None else None})
+    with torch.inference_mode():
+        for run in runs:
+            if run["enhancer"] is not None:
+                run["enhancer"].upscale(image)
+        for r in range(reps):
+            say(f"frames: repetition {r + 1}/{reps}")
+            for run in runs:
+                if run["enhancer"] is not None:
+                    t0 = time.perf_counter()
+                    run["enhancer"].upscale(image)
+                    run["ms"].append((time.perf_counter() - t0) * 1000)
+    for run in runs:
+        run.pop("enhancer")
+    return runs
+
+
 def markdown(rows: list[Row], *, baseline: str, frame: tuple[int, int], tile: int) -> str:
     base = next((r for r in rows if r.name == baseline and r.times), None)
     per_frame = math.ceil(frame[0] / tile) * math.ceil(frame[1] / tile)
@@ -231,9 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cuda-inner", type=int, default=20, help="CUDA calls per timed repetition")
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    p.add_argument("--skip", default="", help="comma list of bf16, compile, onnxruntime, tensorrt")
+    p.add_argument("--skip", default="", help="comma list of nchw, bf16, compile, onnxruntime, tensorrt")
     p.add_argument("--no-cpu", action="store_true")
     p.add_argument("--no-cuda", action="store_true")
+    p.add_argument("--no-frames", action="store_true", help="skip the whole-frame Enhancer comparison")
     p.add_argument("--engine-dir", help="cache folder for built engines (default: a fresh temporary folder)")
     p.add_argument("--json", type=Path, help="also write every figure here")
     args = p.parse_args(argv)
@@ -261,6 +293,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n## CPU, batch {args.batch}, {args.reps} interleaved repetitions\n")
             print(markdown(rows, baseline="eager fp32 channels_last", frame=CPU_FRAME, tile=args.tile))
             result["cpu"] = {"batch": args.batch, "rows": [asdict(r) for r in rows]}
+            if not args.no_frames:
+                names = [("eager fp32 channels_last", "torch", {})]
+                if "onnxruntime" not in skip:
+                    names.append(("onnxruntime fp32", "onnxruntime", {}))
+                runs = frame_section(names, model=model, batch=args.batch, tile=args.tile, halo=args.halo,
+                                     frame=CPU_FRAME, reps=args.reps, engine_dir=engine_dir, say=say)
+                base_ms = statistics.median(runs[0]["ms"]) if runs[0]["ms"] else float("nan")
+                print(f"\n## CPU, whole {CPU_FRAME[0]}x{CPU_FRAME[1]} LR frames through Enhancer.upscale, batch {args.batch}\n")
+                print("| engine | ms/frame (median) | p95 | frames/s | x eager |\n|---|---:|---:|---:|---:|")
+                for run in runs:
+                    if not run["ms"]:
+                        print(f"| {run['name']} | – | – | – | – | {run['note']} |")
+                        continue
+                    ms = sorted(run["ms"])
+                    med = statistics.median(ms)
+                    p95 = ms[min(len(ms) - 1, math.ceil(0.95 * len(ms)) - 1)]
+                    print(f"| {run['name']} | {med:.0f} | {p95:.0f} | {1000 / med:.2f} | {base_ms / med:.2f} |")
+                result["cpu_frames"] = runs
         if not args.no_cuda and torch.cuda.is_available():
             dev = torch.device("cuda")
             rows = run_section(_cuda_variants(skip), model=model, device=dev, batch=args.cuda_batch, window=window,

@@ -413,3 +413,14 @@ def test_tensorrt_precision_kwargs_follow_the_installed_api():
     assert _precision_kwargs(params(mid), torch.float16) == {"enabled_precisions": {torch.float16}}
     assert _precision_kwargs(params(new), torch.float16) == {}
     assert _precision_kwargs(params(new), torch.float32) == {"disable_tf32": True}
+
+
+def test_onnxruntime_runs_large_batches_in_chunks(built, tiles, reference, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from streamsr.backends import onnxruntime_engine
+
+    engine = built("onnxruntime", "fp32")
+    monkeypatch.setattr(onnxruntime_engine, "MAX_CHUNK", 3)
+    out = engine.run(tiles)  # 8 tiles -> chunks of 3, 3, 2
+    assert out.shape == reference.shape
+    assert rel_error(out, reference) < REL_BOUND["fp32"]

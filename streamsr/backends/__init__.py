@@ -40,13 +40,13 @@ ENGINES = ("tensorrt", "torch-compile", "onnxruntime", "torch")
 
 CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
 
-CPU_AUTO_ORDER = ("torch",)
-"""The CPU default. Measured on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512/BF16), srgan-x4-lite,
-48x48 windows, batch 16, interleaved medians (benchmarks/engines.py, RESULTS.md "Engines"): torch eager
-channels_last fp32, onnxruntime fp32 and torch.compile (freezing) run within the noise of each other
-(ratios 0.95-1.1), so the default stays the engine with no build step, no cache and no extra dependency;
-`--engine onnxruntime` / `torch-compile` remain available. bf16 is ~25x slower there (emulated) and
-NCHW eager ~2x slower than channels_last, which is why TorchEngine defaults to channels_last."""
+CPU_AUTO_ORDER = ("onnxruntime", "torch")
+"""The CPU default, from benchmarks/engines.py on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512-BF16),
+srgan-x4-lite, 48x48 windows, interleaved medians (figures in benchmarks/RESULTS.md, "Engines"): ONNX Runtime
+fp32 ran 1.19x torch eager channels_last at batch 16 (1.14x per CPU-second) and 2.1x at batch 4, with
+fp32-level error (PSNR > 125 dB vs eager); torch.compile (freezing) was 0.97x after a 28 s compile; eager
+bf16 0.19x (emulated, and 54 dB); eager NCHW 0.37x. Torch eager stays the fallback when onnxruntime is
+not installed (it is an optional extra) or for bf16/fp16 on CPU."""
 
 _PRECISIONS_OF = {
     "tensorrt": ("fp16", "fp32"),
@@ -72,7 +72,8 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def default_precision(device: torch.device) -> str:
-    """fp16 on CUDA; fp32 on CPU (bf16 is emulated, ~25x slower, on CPUs without AVX512-BF16/AMX)."""
+    """fp16 on CUDA; fp32 on CPU (on CPUs without AVX512-BF16/AMX bf16 is emulated: measured 5x slower than
+    fp32 channels_last, 25x in NCHW, and only 54 dB from fp32)."""
     return "fp16" if device.type == "cuda" else "fp32"
 
 
