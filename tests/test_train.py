@@ -85,6 +85,16 @@ def test_sampler_shapes_and_degradation(frames_dir: Path) -> None:
     assert fixed_val_crops(load_images(list_sources(frames_dir)), 32).shape == (6, 3, 32, 32)
 
 
+def test_realistic_degradation_is_deterministic(frames_dir: Path) -> None:
+    from train.data import load_images
+
+    imgs = load_images(list_sources(frames_dir))
+    a = CropSampler(imgs, 32, seed=3, degradation="realistic").sample(2)
+    b = CropSampler(imgs, 32, seed=3, degradation="realistic").sample(2)
+    assert a[0].shape == (2, 3, 8, 8) and torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], degrade(a[1]))
+
+
 def test_interpolator_init_starts_near_bicubic() -> None:
     # smooth content (like endoscopy frames; on Kvasir-SEG validation crops the init is 0.7 dB below bicubic)
     yy, xx = torch.meshgrid(torch.arange(128.0), torch.arange(128.0), indexing="ij")

@@ -9,7 +9,9 @@
 - The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
   name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
 - LR is made from HR with streamsr.evaluate.degrade (antialiased bicubic 4x down, quantised to 8 bits):
-  the very degradation `streamsr eval` measures.
+  the very degradation `streamsr eval` measures. Optionally (`degradation="realistic"`) each patch also gets
+  a random Gaussian blur before the downscale and Gaussian noise + JPEG compression after it, closer to
+  what a capsule / low-cost scope camera delivers (not used for the shipped weights).
 """
 
 from __future__ import annotations
@@ -108,10 +110,13 @@ class CropSampler:
     images: list[np.ndarray]
     crop: int
     seed: int = 0
+    degradation: str = "bicubic"  # "bicubic" | "realistic" (see module docstring and _realistic_lr)
 
     def __post_init__(self) -> None:
         if self.crop % 4:
             raise ValueError(f"crop must be a multiple of 4, got {self.crop}")
+        if self.degradation not in ("bicubic", "realistic"):
+            raise ValueError(f"degradation must be 'bicubic' or 'realistic', got {self.degradation!r}")
         corners = [valid_corners(im, self.crop) for im in self.images]
         keep = [i for i, c in enumerate(corners) if len(c)]
         if not keep:
@@ -147,8 +152,30 @@ class CropSampler:
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         from streamsr.evaluate import degrade
 
-        hr = torch.from_numpy(self.sample_hr(n)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        hr_u8 = self.sample_hr(n)
+        hr = torch.from_numpy(hr_u8).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+        if self.degradation == "realistic":
+            return self._realistic_lr(hr_u8), hr
         return degrade(hr), hr
+
+    def _realistic_lr(self, hr_u8: np.ndarray) -> torch.Tensor:
+        """(n, crop, crop, 3) uint8 -> (n, 3, crop/4, crop/4) float32: blur sigma U(0, 1.5) HR px, bicubic
+        down, noise sigma U(0, 4) levels, JPEG quality U(60, 95) -- all drawn from the sampler's RNG."""
+        from streamsr.evaluate import degrade
+
+        out = []
+        for patch in hr_u8:
+            sigma = self.rng.uniform(0.0, 1.5)
+            img = cv2.GaussianBlur(patch, (0, 0), sigma) if sigma > 0.1 else patch
+            t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float().div_(255.0)
+            lr = degrade(t, quantize=False).permute(1, 2, 0).numpy() * 255.0
+            lr = lr + self.rng.normal(0.0, self.rng.uniform(0.0, 4.0), size=lr.shape)
+            lr_u8 = np.clip(np.round(lr), 0, 255).astype(np.uint8)
+            quality = int(self.rng.integers(60, 96))
+            ok, buf = cv2.imencode(".jpg", lr_u8[:, :, ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
+            lr_u8 = cv2.imdecode(buf, cv2.IMREAD_COLOR)[:, :, ::-1]
+            out.append(torch.from_numpy(np.ascontiguousarray(lr_u8)).permute(2, 0, 1).float().div_(255.0))
+        return torch.stack(out)
 
 
 def fixed_val_crops(images: list[np.ndarray], crop: int) -> torch.Tensor:

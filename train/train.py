@@ -42,6 +42,7 @@ stage = "srresnet"  # "srresnet" (pixel loss pre-training) | "srgan" (perceptual
 preset = "srgan-x4-lite"
 init = "interpolator"  # stage 1 start: "interpolator" (train/models.py) | "random" (PyTorch default init)
 init_from = ""  # stage 2: generator from a stage-1 checkpoint (.pt) or weights file (.safetensors)
+degradation = "bicubic"  # "bicubic" (what `streamsr eval` measures) | "realistic" (+ blur, noise, JPEG)
 hr_crop = 128  # HR patch edge; LR patches are hr_crop/4 = 32 px as in the seed work
 batch_size = 16
 max_steps = 1500
@@ -119,9 +120,9 @@ if len(sources) <= n_val:
 train_src, val_src = split_sources(sources, n_val)
 if max_images:
     train_src = train_src[:max_images]
-train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed)
+train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed, degradation=degradation)
 val_hr = fixed_val_crops(load_images(val_src, video_every=video_every), val_crop)
-val_lr = degrade(val_hr)
+val_lr = degrade(val_hr)  # validation always measures the plain bicubic degradation, as `streamsr eval` does
 val_bicubic = float(psnr(bicubic_upscale(val_lr), val_hr).mean())
 print(
     f"data: {len(train_data.images)} train / {len(val_src)} val sources from {data_dir} "
