@@ -42,11 +42,16 @@ CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
 
 CPU_AUTO_ORDER = ("onnxruntime", "torch")
 """The CPU default, from benchmarks/engines.py on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512-BF16),
-srgan-x4-lite, 48x48 windows, interleaved medians (figures in benchmarks/RESULTS.md, "Engines"): ONNX Runtime
-fp32 ran 1.19x torch eager channels_last at batch 16 (1.14x per CPU-second) and 2.1x at batch 4, with
-fp32-level error (PSNR > 125 dB vs eager); torch.compile (freezing) was 0.97x after a 28 s compile; eager
-bf16 0.19x (emulated, and 54 dB); eager NCHW 0.37x. Torch eager stays the fallback when onnxruntime is
-not installed (it is an optional extra) or for bf16/fp16 on CPU."""
+srgan-x4-lite, 48x48 windows, interleaved medians (figures in benchmarks/RESULTS.md, "Engines"). ONNX Runtime
+fp32 vs torch eager channels_last fp32: 2.1x at batch 4, 1.02-1.19x at batch 16 (two runs), 1.16x on whole
+160x120 frames, parity at 32, 0.82x at 64 (ORT's rate is flat in the batch, eager's grows), always with
+fp32-level error (PSNR > 125 dB vs eager). torch.compile (freezing) was 0.90-0.97x after a 14-28 s compile;
+eager bf16 0.16-0.19x (emulated, 54 dB); eager NCHW 0.37-0.42x. Torch eager is the fallback when
+onnxruntime is not installed (an optional extra), for bf16/fp16, and above ORT_AUTO_MAX_BATCH."""
+
+ORT_AUTO_MAX_BATCH = 16
+"""Largest `batch` for which "auto" picks onnxruntime on CPU: measured ahead at 4 and 16, even at 32, behind
+at 64 (see CPU_AUTO_ORDER)."""
 
 _PRECISIONS_OF = {
     "tensorrt": ("fp16", "fp32"),
@@ -166,6 +171,9 @@ def select_engine(config: EngineConfig) -> Engine:
     for name in order:
         if name == "torch":
             break
+        if name == "onnxruntime" and config.batch > ORT_AUTO_MAX_BATCH:
+            log.info("auto engine: skipping onnxruntime (torch eager is faster above batch %d)", ORT_AUTO_MAX_BATCH)
+            continue
         reason = unavailable_reason(name, device, precision)
         if reason is not None:
             log.info("auto engine: skipping %s (%s)", name, reason)
