@@ -84,7 +84,8 @@ class CompiledTorchEngine:
         self._host: torch.Tensor | None = None
         self._host_free: torch.cuda.Event | None = None
         if self.device.type == "cuda":
-            self._host = torch.empty(shape, dtype=self.dtype, pin_memory=True)
+            # channels_last like the device buffer, so the H2D copy of [:n] is one flat memcpy
+            self._host = torch.empty(shape, dtype=self.dtype, pin_memory=True, memory_format=torch.channels_last)
             self._host_free = torch.cuda.Event()
             self._host_free.record()
             self.compiled = torch.compile(self.model, dynamic=False)
