@@ -45,7 +45,7 @@ CPU_AUTO_ORDER = ("onnxruntime", "torch")
 srgan-x4-lite, 48x48 windows, interleaved medians (figures in benchmarks/RESULTS.md, "Engines"). ONNX Runtime
 fp32 vs torch eager channels_last fp32: 2.1x at batch 4, 1.02-1.19x at batch 16 (two runs), 1.16x on whole
 160x120 frames, parity at 32, 0.82x at 64 (ORT's rate is flat in the batch, eager's grows), always with
-fp32-level error (PSNR > 125 dB vs eager). torch.compile (freezing) was 0.90-0.97x after a 14-28 s compile;
+fp32-level error (PSNR > 125 dB vs eager); even (0.98x) with the full srgan-x4 preset. torch.compile (freezing) was 0.90-0.97x after a 14-28 s compile;
 eager bf16 0.16-0.19x (emulated, 54 dB); eager NCHW 0.37-0.42x. Torch eager is the fallback when
 onnxruntime is not installed (an optional extra), for bf16/fp16, and above ORT_AUTO_MAX_BATCH."""
 
