@@ -75,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=HERE / "results")
+    ap.add_argument("--stem", default=None, help="output file stem (default: pipeline_diag-WxH)")
     args = ap.parse_args(argv)
     w, h = (int(v) for v in args.size.split("x"))
     n = args.frames
@@ -165,8 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"{row['cpu_s_per_frame']:.2f} | {row['load_avg']:.1f} |")
     text = "\n".join(md)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pipeline_diag.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
-    (args.out / "pipeline_diag.md").write_text(text + "\n")
+    stem = args.stem or f"pipeline_diag-{w}x{h}"
+    (args.out / f"{stem}.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=1))
+    (args.out / f"{stem}.md").write_text(text + "\n")
     print(text)
     return 0
 

@@ -67,7 +67,7 @@ def stages(sweep: dict, out: Path) -> Path:
         ax.bar(range(len(pts)), vals, bottom=bottom, label=name)
         bottom += vals
     ax.set_xticks(range(len(pts)))
-    ax.set_xticklabels([f"{p['axis']}: {p['preset'].replace('srgan-x4', 'x4')}\nb{p['batch']} {p['tile']}+{p['halo']} "
+    ax.set_xticklabels([f"{p['engine']} {p['preset'].replace('srgan-x4', 'x4')}\nb{p['batch']} {p['tile']}+{p['halo']} "
                         f"{p['width']}x{p['height']}" for p in pts], rotation=70, fontsize=6, ha="right")
     ax.set_ylabel("p50 per frame (s)")
     ax.set_title(f"Enhancer per-stage latency (p50, stacked)\n{_subtitle(sweep['machine'])}", fontsize=8)
@@ -90,7 +90,7 @@ def fps_vs_batch(sweep: dict, out: Path) -> Path:
         ax.errorbar(b, med, yerr=[lo, hi], marker=marker, capsize=3, label=f"{v} (median, min..max of rounds)")
     if pts:
         p0 = pts[0]
-        ax.set_title(f"fps vs batch: {p0['preset']}, {p0['width']}x{p0['height']} LR ({p0['tiles_per_frame']} tiles), "
+        ax.set_title(f"fps vs batch: {p0['engine']}, {p0['preset']}, {p0['width']}x{p0['height']} LR ({p0['tiles_per_frame']} tiles), "
                      f"{p0['tile']}+{p0['halo']}\n{_subtitle(sweep['machine'])}", fontsize=8)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("batch (tiles per engine call)")

@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--engine", default="auto")
+    ap.add_argument("--stem", default=None, help="output file stem (default: bench or bench-quick)")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--preset", default=None)
     ap.add_argument("--repeats", type=int, default=None)
@@ -55,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.size:
         w, h = (int(v) for v in args.size.lower().split("x"))
     cuda = args.device.startswith("cuda") or (args.device == "auto" and _cuda())
-    config = standard_config(quick=args.quick, cuda=cuda, device=args.device, weights=args.weights,
+    config = standard_config(quick=args.quick, cuda=cuda, device=args.device, engine=args.engine,
+                             weights=args.weights,
                              preset=args.preset, repeats=args.repeats, frames=args.frames,
                              pipeline_frames=args.pipeline_frames, live_seconds=args.live_seconds, width=w,
                              height=h)
     result = run_bench(config, progress=lambda msg: print(f"bench: {msg}", file=sys.stderr, flush=True))
-    j, m = save(result, args.out, "bench-quick" if args.quick else "bench")
+    j, m = save(result, args.out, args.stem or ("bench-quick" if args.quick else "bench"))
     print(format_markdown(result))
     print(f"wrote {j} and {m}", file=sys.stderr)
     return 0

@@ -175,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.axes_json:
         over = json.loads(args.axes_json)
         base_over = over.pop("base", {})
+        if over.get("engines") and "engine" not in base_over:
+            base_over["engine"] = over["engines"][0]  # the base point runs the first engine of the axis
         conv = {k: tuple(tuple(x) if isinstance(x, list) else x for x in v) for k, v in over.items()}
         axes = replace(axes, **conv, base=replace(axes.base, **base_over))
     base = replace(axes.base, device=args.device)

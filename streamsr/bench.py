@@ -84,7 +84,7 @@ VARIANTS: dict[str, str] = {
     "streamsr": "Enhancer: upload, vectorized tiling, batched engine, stitch, download",
     "tile-loop": "per-tile Python loop as common SR scripts do (crop+pad, model on 1 tile, paste; NCHW fp32)",
     "tile-loop-engine": "per-tile Python loop calling our engine with 1 tile per call",
-    "whole-frame": "same model on the whole frame, no tiling (torch eager, the engine's precision)",
+    "whole-frame": "the engine on the whole frame, no tiling (torch eager for fixed-window engines)",
     "bicubic": "OpenCV INTER_CUBIC 4x",
 }
 """Names `BenchConfig.variants` accepts, with what each one times (input: host uint8 LR frame; output: host
@@ -437,6 +437,12 @@ def machine_info() -> dict[str, object]:
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "load_avg_1m_start": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
     }
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        info["onnxruntime"] = None
     return info
 
 
@@ -511,7 +517,7 @@ class _EngineAsModel:
 
 
 @torch.inference_mode()
-def _whole_frame(engine: TorchEngine, image: np.ndarray) -> np.ndarray:
+def _whole_frame(engine: object, image: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 -> model on the whole (1, 3, H, W) frame -> (4H, 4W, 3) uint8, same conversions as
     the Enhancer."""
     x = torch.from_numpy(image).to(engine.device).permute(2, 0, 1).float().div_(255.0).unsqueeze(0)
@@ -704,8 +710,9 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
                 lambda i: tile_loop_upscale(as_model, frames[i % len(frames)], tile=config.tile,
                                             pad=config.halo, device=device), k)
         if "whole-frame" in config.variants:
-            whole = TorchEngine(load_generator(weights_path), device=device,
-                                precision=getattr(engine, "precision", "fp32"), batch=1)
+            # the engine itself when it takes any window; fixed-shape engines (TensorRT) -> torch eager
+            whole = engine if getattr(engine, "fixed_window", None) is None else TorchEngine(
+                load_generator(weights_path), device=device, precision=getattr(engine, "precision", "fp32"), batch=1)
             runners["whole-frame"] = lambda k: _wall_ms(lambda i: _whole_frame(whole, frames[i % len(frames)]), k)
         if "bicubic" in config.variants:
             import cv2
@@ -913,7 +920,7 @@ def format_markdown(result: BenchResult) -> str:
         f"{m['cpu_capability']}){'; GPU ' + str(m['gpu']) if m.get('gpu') else ''}; load average (1 min) "
         f"{_f(m.get('load_avg_1m_start'), 2)} at start, {_f(m.get('load_avg_1m_end'), 2)} at end",
         f"- versions: python {m['python']}, torch {m['torch']}, av {m['av']}, opencv {m['opencv']}, "
-        f"numpy {m['numpy']}",
+        f"numpy {m['numpy']}{', onnxruntime ' + str(m['onnxruntime']) if m.get('onnxruntime') else ''}",
         f"- engine: {result.engine}; weights: {result.weights}",
         f"- input {w}x{h} LR -> {4 * w}x{4 * h}; tile {c.tile} + halo {c.halo} (window {c.tile + 2 * c.halo}): "
         f"{result.tiles_per_frame} tiles/frame = {result.halo_overhead:.2f}x the whole-frame MACs "
@@ -931,6 +938,7 @@ def format_markdown(result: BenchResult) -> str:
             f"| {name} | {_f(v.fps, 2)} | {_f(v.lr_mpix_s, 3)} | {_f(v.gflops)} | {_lat_cells(v.latency)} | "
             f"{'–' if sp is None else f'{sp:.3g}x'} |"
         )
+    lines += [""] + [f"- {name}: {v.description}" for name, v in result.variants.items()]
     lines += ["", "Per-stage latency of the Enhancer (streamsr variant, from the Frame timelines), ms:", "",
               "| stage | p50 | p95 | p99 | max |", "|---|---:|---:|---:|---:|"]
     for st, s in result.stages.items():
