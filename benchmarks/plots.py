@@ -40,6 +40,8 @@ def latency_cdf(bench: dict, out: Path) -> Path:
         series["pipeline (file) captured->emitted"] = bench["pipeline"]["e2e_samples_ms"]
     if bench.get("live"):
         series["live (paced) captured->emitted"] = bench["live"]["e2e_samples_ms"]
+        if bench["live"].get("e2e_received_samples_ms"):
+            series["live captured->received (subscriber)"] = bench["live"]["e2e_received_samples_ms"]
     for name, xs in series.items():
         xs = np.sort(np.asarray([x for x in xs if x is not None], dtype=float))
         if xs.size:

@@ -270,9 +270,12 @@ class PipelineResult:
 class LiveResult:
     """Live policy: a `rate` fps clip replayed in real time for `seconds` per repetition, newest frame wins.
 
+    Sinks: a ZeroMQ Publisher on 127.0.0.1 and a FileSink (the recording), read back by an in-process
+    Subscriber (in order, no conflation), so the latency a viewer sees is measured end to end.
     frames_in/frames_out/dropped: totals over repetitions; uncounted: in - out - dropped (frames lost without
-    being counted as dropped; should be 0); fps_out: median output rate
-    (frames/s); e2e: captured (released by the paced replay) -> emitted (written to the FileSink), in ms.
+    being counted as dropped; should be 0); fps_out: median output rate (frames/s);
+    e2e: captured (released by the paced replay) -> emitted (written to every sink), in ms;
+    received: frames the subscriber got; e2e_received: captured -> received at the subscriber, in ms.
     """
 
     seconds: float
@@ -284,6 +287,9 @@ class LiveResult:
     fps_out: float
     e2e: LatencySummary
     e2e_samples_ms: tuple[float, ...]
+    received: int
+    e2e_received: LatencySummary
+    e2e_received_samples_ms: tuple[float, ...]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -606,21 +612,52 @@ def _paced(source: Iterable[Frame], rate: float) -> Iterator[Frame]:
         yield frame
 
 
+@dataclass(slots=True)
+class _LiveRun:
+    stats: object  # PipelineStats
+    received: list[Timeline]
+
+
 def _run_live_once(clip: Path, enhancer: Enhancer, out_path: Path, *, rate: float, x264_preset: str,
-                   crf: int):
+                   crf: int) -> _LiveRun:
+    import threading
+
     from .pipeline import PipelineConfig, run_pipeline
     from .sinks import EncoderOptions, FileSink
     from .sources import FileSource
+    from .transport import Publisher, Subscriber
 
     s = enhancer.tiler.scale
-    with FileSource(clip) as source:
-        info = source.info
-        sink = FileSink(out_path, width=info.width * s, height=info.height * s, rate=info.rate,
-                        time_base=info.time_base, options=EncoderOptions(crf=crf, preset=x264_preset),
-                        overwrite=True)
-        stats = run_pipeline(_paced(source, rate), enhancer, [sink], config=PipelineConfig(live=True))
+    received: list[Timeline] = []
+    done = threading.Event()
+    with FileSource(clip) as source, Publisher("tcp://127.0.0.1:*", name="streamsr-bench") as pub:
+        sub = Subscriber(pub.endpoint, conflate=False)
+
+        def listen() -> None:
+            while True:
+                frame = sub.recv(timeout=0.1)
+                if frame is not None:
+                    received.append(frame.timeline)
+                elif done.is_set():
+                    return
+
+        listener = threading.Thread(target=listen, name="streamsr-bench-subscriber", daemon=True)
+        try:
+            pub.wait_for_subscribers(1, timeout=5.0)
+            listener.start()
+            info = source.info
+            sink = FileSink(out_path, width=info.width * s, height=info.height * s, rate=info.rate,
+                            time_base=info.time_base, options=EncoderOptions(crf=crf, preset=x264_preset),
+                            overwrite=True)
+            # viewers first: the recording's encode must not delay the publish
+            stats = run_pipeline(_paced(source, rate), enhancer, [pub, sink], config=PipelineConfig(live=True))
+        finally:
+            done.set()
+            if listener.is_alive():
+                listener.join(timeout=5)
+            sub.close()
     out_path.unlink(missing_ok=True)
-    return stats
+    return _LiveRun(stats=stats, received=received)
 
 
 # ---- the benchmark ---------------------------------------------------------------------------------------
@@ -842,17 +879,21 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
             )
         live = None
         if live_runs:
-            e2e_live = [t.span_ms("captured", "emitted") for st in live_runs for t in st.timelines]
+            e2e_live = [t.span_ms("captured", "emitted") for run in live_runs for t in run.stats.timelines]
+            e2e_recv = [t.span_ms("captured", "received") for run in live_runs for t in run.received]
             live = LiveResult(
                 seconds=config.live_seconds,
                 rate=config.live_fps,
-                frames_in=sum(st.frames_in for st in live_runs),
-                frames_out=sum(st.frames_out for st in live_runs),
-                dropped=sum(st.dropped for st in live_runs),
-                uncounted=sum(st.frames_in - st.frames_out - st.dropped for st in live_runs),
-                fps_out=_median([_rate(st.timelines) for st in live_runs]),
+                frames_in=sum(run.stats.frames_in for run in live_runs),
+                frames_out=sum(run.stats.frames_out for run in live_runs),
+                dropped=sum(run.stats.dropped for run in live_runs),
+                uncounted=sum(run.stats.frames_in - run.stats.frames_out - run.stats.dropped for run in live_runs),
+                fps_out=_median([_rate(run.stats.timelines) for run in live_runs]),
                 e2e=summarize_ms(e2e_live),
                 e2e_samples_ms=tuple(x for x in e2e_live if x is not None),
+                received=sum(len(run.received) for run in live_runs),
+                e2e_received=summarize_ms(e2e_recv),
+                e2e_received_samples_ms=tuple(x for x in e2e_recv if x is not None),
             )
         machine["load_avg_1m_end"] = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
         return BenchResult(
@@ -968,7 +1009,9 @@ def format_markdown(result: BenchResult) -> str:
             "",
             f"Live: a {lv.rate} fps clip replayed in real time ({lv.seconds:g} s per repetition), newest frame wins: "
             f"{lv.frames_out} of {lv.frames_in} frames enhanced, **{lv.dropped} dropped**, output "
-            f"{_f(lv.fps_out, 2)} fps; latency captured..emitted: {lv.e2e.format()}",
+            f"{_f(lv.fps_out, 2)} fps, into a FileSink and a ZeroMQ Publisher read back by a Subscriber:",
+            f"  - latency captured..emitted: {lv.e2e.format()}",
+            f"  - latency captured..received at the subscriber ({lv.received} frames): {lv.e2e_received.format()}",
         ]
         if lv.uncounted:
             lines.append(f"  ({lv.uncounted} frame(s) neither enhanced nor counted as dropped: lost at the end "

@@ -79,6 +79,7 @@ def test_run_bench_all_variants_tiny(tiny_weights):
     lv = result.live
     assert lv is not None and lv.frames_in == 10 and lv.frames_out >= 1
     assert lv.frames_out + lv.dropped + lv.uncounted == lv.frames_in and lv.e2e.count == lv.frames_out
+    assert 1 <= lv.received <= lv.frames_out and lv.e2e_received.count == lv.received
     assert str(tiny_weights) in result.weights
     text = format_markdown(result)
     for needle in ("| tile-loop |", "| infer |", "pipeline / engine-only", "of the matmul ceiling", "torch 2",
@@ -119,6 +120,9 @@ def test_cli_bench(tmp_path, tiny_weights):
     assert data["lr_size"] == [32, 16] and "tile-loop" in data["variants"]
     bad = run_cli("bench", "--size", "big")
     assert bad.returncode != 0
+    missing = run_cli("bench", "--quick", "--weights", str(tmp_path / "nope.safetensors"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert "streamsr: error: weights file" in missing.stderr and "does not exist" in missing.stderr
 
 
 def _script(name: str):
