@@ -11,6 +11,7 @@ the engine/enhancer loops from their summed frame times):
 - pipe mem->file: + x264 encode in the writer thread (no decode);
 - pipe file->file: the real thing (decode + encode), x264 preset medium, as `streamsr enhance`;
 - pipe file->file ultrafast: the same with x264 preset ultrafast (how much the encoder's own cost matters).
+Engine: `--engine` (default auto: the CPU default, ONNX Runtime since it became the default).
 cpu/frame is the process's user+sys CPU seconds per frame (getrusage: all threads, incl. x264/ffmpeg
 workers); load is the 1-minute load average when the variant ran (other jobs share this machine).
 """
@@ -74,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="srgan-x4-lite")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--engine", default="auto", help="engine name or auto (the CPU default)")
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--stem", default=None, help="output file stem (default: pipeline_diag-WxH)")
     args = ap.parse_args(argv)
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = BenchConfig(preset=args.preset, weights=args.weights, width=w, height=h)
     weights, weights_desc = _resolve_weights(cfg, tmp)
     tiler = Tiler()
-    engine = select_engine(EngineConfig(engine="torch", device="cpu", batch=args.batch, window=tiler.window,
+    engine = select_engine(EngineConfig(engine=args.engine, device="cpu", batch=args.batch, window=tiler.window,
                                         weights=str(weights)))
     enhancer = Enhancer(engine, tiler)
     images = synthetic_frames(n, w, h)
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
                      "load_avg": statistics.median(load[name])})
     machine = machine_info()
     md = [f"- {machine['date']}, {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']} "
-          f"(threads {machine['torch_threads']}); {w}x{h} LR, {args.preset} ({weights_desc}), batch {args.batch}, "
+          f"(threads {machine['torch_threads']}); {engine.describe()}; {w}x{h} LR, {args.preset} ({weights_desc}), "
           f"{n} frames per run (1 warm-up), {args.rounds} interleaved rounds; ratio = median of per-round ratios",
           "", "| variant | fps | / engine | CPU s per frame (all threads) | load avg |",
           "|---|---:|---:|---:|---:|"]
