@@ -169,7 +169,7 @@ class BenchConfig:
 
 def standard_config(*, quick: bool = False, cuda: bool | None = None, **overrides: object) -> BenchConfig:
     """The set `streamsr bench` runs. CPU: small frames, since a 2-core CPU does ~5-10 lite tiles/s
-    (so `--quick` ends in about a minute there, the full set in about 7); CUDA: 1080p output (480x270 LR).
+    (so `--quick` ends in about a minute there, the full set in 4-5); CUDA: 1080p output (480x270 LR).
     `overrides` replace fields (None values are ignored)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if cuda:
