@@ -62,27 +62,33 @@ class PipelineStats:
 
 
 class _NewestSlot:
-    """A one-frame mailbox: put() replaces an unconsumed frame (counting it as dropped), get() blocks."""
+    """A one-frame mailbox: put() replaces an unconsumed frame (counting it as dropped), get() blocks.
+
+    The end marker never replaces a frame: a pending frame is still handed out before `_END`."""
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._item: object | None = None
         self._has = False
+        self._ended = False
         self.dropped = 0
 
     def put(self, item: object) -> None:
         with self._cond:
-            if self._has and item is not _END:
-                self.dropped += 1
-            if self._has and self._item is _END:
-                return
-            self._item, self._has = item, True
+            if item is _END:
+                self._ended = True
+            else:
+                if self._has:
+                    self.dropped += 1
+                self._item, self._has = item, True
             self._cond.notify()
 
     def get(self, timeout: float) -> object:
         with self._cond:
-            if not self._cond.wait_for(lambda: self._has, timeout):
+            if not self._cond.wait_for(lambda: self._has or self._ended, timeout):
                 raise queue.Empty
+            if not self._has:
+                return _END
             self._has = False
             return self._item
 

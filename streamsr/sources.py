@@ -119,8 +119,12 @@ class FileSource:
     def __iter__(self) -> Iterator[Frame]:
         seq = 0
         last: Frame | None = None
-        for vf in self._decoded():
-            captured = now_ns()
+        decoded = self._decoded()
+        while True:
+            captured = now_ns()  # before demux + decode, so captured -> decoded is the decode time
+            vf = next(decoded, None)
+            if vf is None:
+                break
             pts = vf.pts
             if pts is None:
                 pts = round(seq * self._frame_ticks)

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -234,3 +235,14 @@ def test_recorder_times_frames_by_capture_and_survives_clock_jumps(tmp_path):
     times = [float(f.pts * f.time_base) for f in frames]
     assert times == sorted(times) and len(set(times)) == len(times)
     assert times[5] - times[4] == pytest.approx(0.5, abs=0.02)
+
+
+def test_live_pipeline_delivers_the_last_frame_of_a_finite_source(tiny_enhancer):
+    """The end marker must not replace a frame still waiting for the enhancer: a burst that ends while the
+    enhancer is busy still has its newest (last) frame emitted, and every frame is emitted or dropped."""
+    images = [np.full((24, 32, 3), i, np.uint8) for i in range(20)]
+    frames = [Frame(image=img, seq=i) for i, img in enumerate(images)]
+    sink = Collect()
+    stats = run_pipeline(iter(frames), tiny_enhancer, [sink], config=PipelineConfig(live=True))
+    assert sink.frames[-1].seq == 19
+    assert stats.frames_out + stats.dropped == stats.frames_in == 20
