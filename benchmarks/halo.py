@@ -41,16 +41,18 @@ def whole_frame(model: torch.nn.Module, x: torch.Tensor, border: int = 16) -> to
     return model(padded)[0, :, s:-s, s:-s].clamp(0, 1)
 
 
-def seam_psnr(enhancer: Enhancer, whole: torch.nn.Module, frames: list[torch.Tensor]) -> float:
-    """Worst-frame PSNR (dB, 8-bit RGB) of tiled output vs whole-frame output; inf when identical."""
-    worst = math.inf
+def seam_error(enhancer: Enhancer, whole: torch.nn.Module, frames: list[torch.Tensor]) -> tuple[float, int]:
+    """Tiled vs whole-frame output in 8-bit RGB: (worst-frame PSNR in dB, inf when identical; largest
+    absolute difference in 8-bit levels)."""
+    worst, max_diff = math.inf, 0
     with torch.inference_mode():
         for x in frames:
             tiled = (enhancer.upscale(x) * 255).round()
             ref = (whole_frame(whole, x) * 255).round()
             mse = float(((tiled - ref) ** 2).mean())
             worst = min(worst, math.inf if mse == 0 else 10 * math.log10(255**2 / mse))
-    return worst
+            max_diff = max(max_diff, int((tiled - ref).abs().max()))
+    return worst, max_diff
 
 
 def main() -> None:
@@ -62,13 +64,13 @@ def main() -> None:
     model = load_generator(args.weights)
     engine = TorchEngine(model, device=torch.device("cpu"), precision="fp32", batch=32)
     frames = sample_frames()
-    print(f"| halo | window | cost per tile (x 32x32) | PSNR tiled vs whole, worst frame (dB) |")
-    print(f"|---:|---:|---:|---:|")
+    print("| halo | window | cost per tile (x 32x32) | PSNR tiled vs whole, worst frame (dB) | max diff (8-bit) |")
+    print("|---:|---:|---:|---:|---:|")
     for halo in args.halos:
         tiler = Tiler(tile=args.tile, halo=halo)
-        psnr = seam_psnr(Enhancer(engine, tiler), engine.model, frames)
+        psnr, max_diff = seam_error(Enhancer(engine, tiler), engine.model, frames)
         cost = (tiler.window / args.tile) ** 2
-        print(f"| {halo} | {tiler.window} | {cost:.2f} | {psnr:.1f} |")
+        print(f"| {halo} | {tiler.window} | {cost:.2f} | {psnr:.1f} | {max_diff} |")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE
+
 PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -51,7 +53,7 @@ class EngineConfig:
     device: str = "auto"
     precision: str = "auto"
     batch: int = 16
-    window: int = 48
+    window: int = DEFAULT_TILE + 2 * DEFAULT_HALO
     weights: str | None = None
     preset: str | None = None
     cache_dir: str | None = None
