@@ -9,25 +9,26 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
-from ..backends import EngineConfig, select_engine
-from ..enhancer import Enhancer
 from ..errors import StreamSRError
 from ..jobs import enhance_video, plan_jobs
 from ..sinks import EncoderOptions
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE
+from .options import (
+    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath, build_enhancer,
+)
 
 
 def enhance(
     input: Path = typer.Argument(..., help="A video file, or a folder of video files."),
     output: Path = typer.Option(..., "-o", "--output", help="Output file (or folder when INPUT is a folder)."),
-    engine: str = typer.Option("auto", help="Inference engine: auto, or a name from `streamsr info`."),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA)."),
-    batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
-    tile: int = typer.Option(DEFAULT_TILE, min=1, help="LR tile edge in pixels."),
-    halo: int = typer.Option(DEFAULT_HALO, min=0, help="LR context pixels around each tile (hides seams)."),
-    weights: Optional[Path] = typer.Option(None, help="Generator weights (.safetensors); default: shipped."),
-    preset: Optional[str] = typer.Option(None, help="Require the weights to be of this model preset."),
+    engine: EngineName = "auto",
+    device: DeviceName = "auto",
+    precision: PrecisionName = "auto",
+    batch: Batch = 16,
+    tile: TileSize = DEFAULT_TILE,
+    halo: HaloSize = DEFAULT_HALO,
+    weights: WeightsPath = None,
+    preset: PresetName = None,
     codec: str = typer.Option("libx264", help="FFmpeg video encoder."),
     crf: int = typer.Option(18, min=0, max=63, help="Constant quality (lower is better); ignored with --bitrate."),
     bitrate: Optional[int] = typer.Option(None, min=1, help="Target video bitrate in bits/s."),
@@ -40,14 +41,9 @@ def enhance(
     jobs = plan_jobs(input, output, compare=compare, overwrite=overwrite)
     if input.is_dir():
         output.mkdir(parents=True, exist_ok=True)
-    tiler = Tiler(tile=tile, halo=halo)
-    eng = select_engine(
-        EngineConfig(
-            engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
-            weights=str(weights) if weights else None, preset=preset,
-        )
-    )
-    enhancer = Enhancer(eng, tiler)
+    enhancer = build_enhancer(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+                              halo=halo, weights=weights, preset=preset)
+    eng = enhancer.engine
     encoder = EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt)
     if not quiet:
         print(f"streamsr: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)

@@ -12,7 +12,6 @@ from typing import Optional
 
 import typer
 
-from ..backends import EngineConfig, select_engine
 from ..enhancer import Enhancer
 from ..errors import InputError, Interrupted
 from ..frame import Frame, Timeline, now_ns
@@ -20,8 +19,11 @@ from ..metrics import span_summary, summarize_ms
 from ..pipeline import PipelineConfig, PipelineStats, run_pipeline, terminate_as_interrupt
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..sources import CaptureOptions, LiveOptions, is_live, open_source
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher
+from .options import (
+    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath, build_enhancer,
+)
 
 
 def _parse_size(size: str | None) -> tuple[int | None, int | None]:
@@ -109,14 +111,14 @@ def stream(
                                          "(uses server.key_secret and admits the public keys in authorized/)."),
     name: str = typer.Option("streamsr", help="Stream name sent in each message header (imagezmq's msg)."),
     hwm: int = typer.Option(DEFAULT_PUB_HWM, min=1, help="Frames queued per subscriber before the publisher drops for it."),
-    engine: str = typer.Option("auto", help="Inference engine: auto, or a name from `streamsr info`."),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA)."),
-    batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
-    tile: int = typer.Option(DEFAULT_TILE, min=1, help="LR tile edge in pixels."),
-    halo: int = typer.Option(DEFAULT_HALO, min=0, help="LR context pixels around each tile (hides seams)."),
-    weights: Optional[Path] = typer.Option(None, help="Generator weights (.safetensors); default: shipped."),
-    preset: Optional[str] = typer.Option(None, help="Require the weights to be of this model preset."),
+    engine: EngineName = "auto",
+    device: DeviceName = "auto",
+    precision: PrecisionName = "auto",
+    batch: Batch = 16,
+    tile: TileSize = DEFAULT_TILE,
+    halo: HaloSize = DEFAULT_HALO,
+    weights: WeightsPath = None,
+    preset: PresetName = None,
     codec: str = typer.Option("libx264", help="Encoder for --record."),
     crf: int = typer.Option(20, min=0, max=63, help="Constant quality for --record."),
     overwrite: bool = typer.Option(False, help="Replace an existing --record file."),
@@ -136,10 +138,9 @@ def stream(
     if record is not None:
         check_output_path(record, overwrite=overwrite)
 
-    tiler = Tiler(tile=tile, halo=halo)
-    eng = select_engine(EngineConfig(engine=engine, device=device, precision=precision, batch=batch,
-                                     window=tiler.window, weights=str(weights) if weights else None, preset=preset))
-    enhancer = Enhancer(eng, tiler)
+    enhancer = build_enhancer(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+                              halo=halo, weights=weights, preset=preset)
+    eng = enhancer.engine
     stop = threading.Event()
     sinks: list[Sink] = []
     publisher: Publisher | None = None
@@ -166,7 +167,7 @@ def stream(
         live = is_live(src)
         if not quiet:
             print(f"streamsr: {_shown(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
-                  f"{info.width * tiler.scale}x{info.height * tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
+                  f"{info.width * enhancer.tiler.scale}x{info.height * enhancer.tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
                   f"{'' if live else ' (not live: every frame, as fast as possible)'}", file=sys.stderr)
         ran = True
         _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
