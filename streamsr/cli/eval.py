@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..evaluate import bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_table, grid_image, list_frames, write_png
 from ..model import SHIPPED_WEIGHTS
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
 
 
 def eval(  # noqa: A001 - the command is called eval
@@ -22,12 +23,12 @@ def eval(  # noqa: A001 - the command is called eval
     weights: Optional[List[Path]] = typer.Option(
         None, "--weights", "-w", help="Generator weights to compare (repeatable); default: the shipped weights."
     ),
-    engine: str = typer.Option("auto", help="Inference engine: auto, or a name from `streamsr info`."),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA)."),
-    batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
-    tile: int = typer.Option(DEFAULT_TILE, min=1, help="LR tile edge in pixels."),
-    halo: int = typer.Option(DEFAULT_HALO, min=0, help="LR context pixels around each tile."),
+    engine: EngineName = "auto",
+    device: DeviceName = "auto",
+    precision: PrecisionName = "auto",
+    batch: Batch = 16,
+    tile: TileSize = DEFAULT_TILE,
+    halo: HaloSize = DEFAULT_HALO,
     grid: Optional[Path] = typer.Option(None, help="Write a picture grid PNG (LR | bicubic | SR... | HR)."),
     grid_frames: int = typer.Option(4, min=1, help="Frames (rows) in the grid."),
     limit: Optional[int] = typer.Option(None, min=1, help="Use N frames spread evenly over the sorted folder."),
