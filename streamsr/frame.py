@@ -61,14 +61,14 @@ class Timeline:
     def stage_ms(self) -> dict[str, float]:
         """Per-stage durations: each present stamp minus the previous present stamp, in ms."""
         out: dict[str, float] = {}
-        prev_name, prev_t = None, None
+        prev_t = None
         for name in STAGES:
             t = getattr(self, name)
             if t is None:
                 continue
             if prev_t is not None:
                 out[name] = (t - prev_t) / 1e6
-            prev_name, prev_t = name, t
+            prev_t = t
         return out
 
     def to_dict(self) -> dict[str, int]:

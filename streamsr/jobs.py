@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,8 +78,6 @@ def enhance_video(
 ) -> EnhanceReport:
     """Decode `job.input`, enhance every frame, encode to `job.output` with the same frame count, rate,
     timestamps and audio. Outputs appear only when complete; on any error or Ctrl-C none is left behind."""
-    import time
-
     started = time.perf_counter()
     with FileSource(job.input) as source:
         info = source.info

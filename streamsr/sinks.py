@@ -157,7 +157,6 @@ class FileSink:
             codec_options["preset"] = options.preset
         stream.options = codec_options
         self._stream = stream
-        self._time_base = time_base
         self._audio: _AudioCopier | None = None
         if audio_from is not None:
             try:
