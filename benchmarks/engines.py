@@ -38,7 +38,7 @@ import torch
 
 from streamsr.backends import build_engine, unavailable_reason
 from streamsr.backends.torch_engine import TorchEngine
-from streamsr.model import SHIPPED_WEIGHTS, Generator, fold_batchnorm, load_generator
+from streamsr.model import SHIPPED_WEIGHTS, Generator, fold_for_inference, load_generator
 from streamsr.tiling import Tiler
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
@@ -108,7 +108,7 @@ def _model(weights: str | None, preset: str) -> tuple[Generator, str]:
     if SHIPPED_WEIGHTS.is_file():
         return load_generator(), f"shipped weights {SHIPPED_WEIGHTS.name}"
     torch.manual_seed(0)
-    return fold_batchnorm(Generator(preset)), f"randomly initialised {preset} (no shipped weights yet)"
+    return fold_for_inference(Generator(preset)), f"randomly initialised {preset} (no shipped weights yet)"
 
 
 def _cpu_variants(skip: set[str]) -> list[tuple[str, str, str, dict]]:

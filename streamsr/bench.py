@@ -5,9 +5,10 @@ One call, `run_bench(config)`, measures side by side on the same frames, model a
 - `streamsr`: the Enhancer (upload, vectorized tiling, batched inference, stitch, download), per-stage
   latency from the Frame timelines;
 - `tile-loop`: a straightforward per-tile Python loop, the way common SR inference scripts tile (crop each
-  tile with its padding, run the model on a batch of 1, paste the centre back; NCHW fp32 model, no_grad);
-- `tile-loop-engine`: the same loop but calling our engine (same layout/precision) with one tile per call,
-  so the gain of batching + vectorized tiling is separated from the gain of the memory layout;
+  tile with its padding, run the model on a batch of 1, paste the centre back; the paper's layout with BNs
+  folded, NCHW fp32, no_grad);
+- `tile-loop-engine`: the same loop but calling our engine (its runtime, layout and `fold_for_inference`
+  graph) with one tile per call, so the gain of batching + vectorized tiling is separated from the engine's;
 - `whole-frame`: the same model on the whole frame, no tiling;
 - `bicubic`: OpenCV INTER_CUBIC;
 - `ceiling`: a large matmul (fp32, and bf16/fp16 when asked) — the machine's practical FLOP/s limit;
@@ -28,7 +29,6 @@ The library never prints: progress goes to an optional callback, results are fro
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import math
 import os
@@ -55,6 +55,7 @@ from .model import (
     SHIPPED_WEIGHTS,
     Generator,
     count_macs,
+    fold_batchnorm,
     get_preset,
     load_generator,
     read_weights_preset,
@@ -732,9 +733,9 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
         runners: dict[str, Callable[[int], list[float]]] = {"engine": run_engine,
                                                              "streamsr": run_streamsr}
         if "tile-loop" in config.variants:
-            # a separate NCHW fp32 copy, as a common script would load it (TorchEngine moved its own copy
-            # to channels_last in place, so sharing the module would silently change the baseline)
-            loop_model = copy.deepcopy(load_generator(weights_path)).to(device).eval()
+            # the paper's layout as a common script would load it, NCHW fp32 (BNs folded, which only helps
+            # the baseline); not the engines' `fold_for_inference` form, whose sub-pixel tail is streamsr's work
+            loop_model = fold_batchnorm(load_generator(weights_path, fold=False)).to(device).eval()
             runners["tile-loop"] = lambda k: _wall_ms(
                 lambda i: tile_loop_upscale(loop_model, frames[i % len(frames)], tile=config.tile,
                                             pad=config.halo, device=device), k)

@@ -18,7 +18,7 @@ from streamsr import backends
 from streamsr.backends import EngineConfig, TorchEngine, build_engine, select_engine
 from streamsr.backends import cache
 from streamsr.errors import EngineUnavailableError, StreamSRError
-from streamsr.model import Generator, fold_batchnorm
+from streamsr.model import Generator, fold_for_inference
 
 WINDOW = 24
 BATCH = 8
@@ -44,7 +44,7 @@ def model() -> Generator:
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
-    return fold_batchnorm(gen)
+    return fold_for_inference(gen)
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +151,7 @@ def test_onnx_cache_reused_then_rebuilt_on_key_mismatch(model, tmp_path):
     # another model (other weights): another key, another file; the first stays
     other = copy.deepcopy(model)
     with torch.no_grad():
-        other.tail.bias.add_(0.01)
+        other.tail[0].bias.add_(0.01)
     path3, reused3 = build_onnx(other, cache_dir=tmp_path)
     assert not reused3 and path3 != path and path.is_file()
 

@@ -5,7 +5,17 @@ import torch
 from safetensors.torch import save_file
 
 from streamsr.errors import WeightsError
-from streamsr.model import PRESETS, Generator, fold_batchnorm, load_generator, read_weights_preset, save_weights
+from streamsr.model import (
+    PRESETS,
+    SHIPPED_WEIGHTS,
+    Generator,
+    fold_batchnorm,
+    fold_for_inference,
+    load_generator,
+    read_weights_preset,
+    save_weights,
+    subpixel_tail,
+)
 
 
 @pytest.mark.parametrize("name", ["srgan-x4-tiny", "srgan-x4-lite", "srgan-x4"])
@@ -34,6 +44,46 @@ def test_batchnorm_folding_keeps_the_function():
     x = torch.rand(3, 3, 16, 16)
     with torch.no_grad():
         torch.testing.assert_close(folded(x), g(x), rtol=1e-4, atol=1e-5)
+
+
+def _randomised(name: str, seed: int) -> Generator:
+    """A generator whose BN statistics and PReLU slopes are far from their init, so a rewrite that drops or
+    misplaces one of them changes the output."""
+    torch.manual_seed(seed)
+    g = Generator(name)
+    for m in g.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.2, 0.2)
+            m.running_var.uniform_(0.5, 2.0)
+        if isinstance(m, torch.nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.9)
+    return g.eval()
+
+
+@pytest.mark.parametrize("name", ["srgan-x4-tiny", "srgan-x4-lite"])
+def test_subpixel_tail_keeps_the_function_to_the_border(name):
+    g = _randomised(name, seed=1)
+    fast = subpixel_tail(g)
+    assert fast.tail[0].kernel_size == (5, 5) and fast.tail[0].out_channels == 12
+    assert fast.tail[0].in_channels == 4 * PRESETS[name].channels
+    x = torch.rand(2, 3, 11, 17)  # odd sizes: every sub-pixel phase meets a border
+    with torch.no_grad():
+        ref, out = g(x), fast(x)
+    assert ref.shape == out.shape == (2, 3, 44, 68)
+    torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(ValueError, match="already"):
+        subpixel_tail(fast)
+
+
+def test_fold_for_inference_is_the_engines_form_of_the_shipped_weights():
+    paper = load_generator(SHIPPED_WEIGHTS, fold=False)
+    engines = load_generator(SHIPPED_WEIGHTS)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in engines.modules())
+    assert isinstance(engines.tail, torch.nn.Sequential)
+    x = torch.rand(1, 3, 20, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(engines(x), paper(x), rtol=1e-4, atol=2e-5)
+        torch.testing.assert_close(fold_for_inference(paper)(x), engines(x), rtol=0, atol=0)
 
 
 def test_weights_round_trip(tmp_path: Path):

@@ -5,7 +5,6 @@ import torch.nn.functional as F
 from streamsr.backends import TorchEngine
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
-from streamsr.model import Generator, fold_batchnorm
 from streamsr.tiling import Tiler
 
 
