@@ -14,7 +14,7 @@ levels, and the share of 8-bit output values that differ after rounding.
     python benchmarks/engines.py [--weights W.safetensors] [--reps 7] [--batch 16] [--cuda-batch 64]
                                  [--no-cpu] [--no-cuda] [--skip bf16,compile] [--json out.json]
 
-Frame rates are tiles/s divided by the tiles of one frame (tile 32, halo 8): 160x120 LR (5x4 = 20 tiles) on
+Frame rates are tiles/s divided by the tiles of one frame (default tile 32, halo 6): 160x120 LR (5x4 = 20 tiles) on
 CPU, 480x270 LR (15x9 = 135 tiles) on CUDA. Engine build artifacts go to a temporary folder (so build times
 are cold builds) unless --engine-dir is given.
 """
@@ -39,7 +39,7 @@ import torch
 from streamsr.backends import build_engine, unavailable_reason
 from streamsr.backends.torch_engine import TorchEngine
 from streamsr.model import SHIPPED_WEIGHTS, Generator, fold_for_inference, load_generator
-from streamsr.tiling import Tiler
+from streamsr.tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
 CPU_FRAME = (160, 120)
@@ -255,8 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--weights", help="generator weights (.safetensors); default shipped, else random init")
     p.add_argument("--preset", default="srgan-x4-lite", help="preset when no weights are found")
-    p.add_argument("--tile", type=int, default=32)
-    p.add_argument("--halo", type=int, default=8)
+    p.add_argument("--tile", type=int, default=DEFAULT_TILE)
+    p.add_argument("--halo", type=int, default=DEFAULT_HALO)
     p.add_argument("--batch", type=int, default=16, help="CPU tiles per call")
     p.add_argument("--cuda-batch", type=int, default=64, help="CUDA tiles per call")
     p.add_argument("--cuda-inner", type=int, default=20, help="CUDA calls per timed repetition")

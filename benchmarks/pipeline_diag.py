@@ -79,9 +79,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=HERE / "results")
     ap.add_argument("--stem", default=None, help="output file stem (default: pipeline_diag-WxH)")
     args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="streamsr-diag-") as tmp:
+        return diagnose(args, Path(tmp))
+
+
+def diagnose(args: argparse.Namespace, tmp: Path) -> int:
+    """Run every variant `args.rounds` times (rotated), write OUT/STEM.json and .md; scratch files in tmp."""
     w, h = (int(v) for v in args.size.split("x"))
     n = args.frames
-    tmp = Path(tempfile.mkdtemp(prefix="streamsr-diag-"))
     cfg = BenchConfig(preset=args.preset, weights=args.weights, width=w, height=h)
     weights, weights_desc = _resolve_weights(cfg, tmp)
     tiler = Tiler()

@@ -30,7 +30,7 @@ DPI = 80  # small PNGs: they are committed
 
 def _subtitle(machine: dict) -> str:
     return (f"{machine.get('cpu')}, {machine.get('cores')} cores, torch {machine.get('torch')}, "
-            f"{machine.get('date')} (1-min load avg {float(machine.get('load_avg_1m_start') or 0):.1f}: shared machine)")
+            f"{machine.get('date')} (1-min load avg {float(machine.get('load_avg_1m_start') or 0):.1f} at start)")
 
 
 def latency_cdf(bench: dict, out: Path) -> Path:

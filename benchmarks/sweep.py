@@ -50,11 +50,11 @@ def default_axes(cuda: bool) -> Axes:
     if cuda:
         base = BenchConfig(preset="srgan-x4-lite", batch=64, width=480, height=270, frames=20, **common)
         return Axes(engines=engines, presets=("srgan-x4-lite", "srgan-x4"), batches=(8, 16, 32, 64, 128, 256),
-                    tiles=((32, 4), (32, 8), (32, 16), (64, 8)), sizes=((240, 136), (480, 270), (960, 540)),
+                    tiles=((32, 4), (32, 8), (32, 12), (64, 6)), sizes=((240, 136), (480, 270), (960, 540)),
                     base=base)
     base = BenchConfig(preset="srgan-x4-lite", batch=16, width=128, height=128, frames=1, **common)
     return Axes(engines=engines, presets=("srgan-x4-tiny", "srgan-x4-lite", "srgan-x4"), batches=(1, 2, 4, 8, 16),
-                tiles=((32, 4), (32, 8), (32, 16), (64, 8)), sizes=((64, 64), (128, 128), (160, 120)), base=base)
+                tiles=((32, 4), (32, 8), (32, 12), (64, 6)), sizes=((64, 64), (128, 128), (160, 120)), base=base)
 
 
 def points(axes: Axes, grid: str) -> list[tuple[str, BenchConfig]]:

@@ -169,8 +169,8 @@ class BenchConfig:
 
 
 def standard_config(*, quick: bool = False, cuda: bool | None = None, **overrides: object) -> BenchConfig:
-    """The set `streamsr bench` runs. CPU: small frames, since a 2-core CPU does ~5-10 lite tiles/s
-    (so `--quick` ends in about a minute there, the full set in 4-5); CUDA: 1080p output (480x270 LR).
+    """The set `streamsr bench` runs. CPU: small frames, since a 2-core CPU does ~40 lite tiles/s (so
+    `--quick` ends in about 20 s there, the full set in under 2 min); CUDA: 1080p output (480x270 LR).
     `overrides` replace fields (None values are ignored)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if cuda:
@@ -179,16 +179,16 @@ def standard_config(*, quick: bool = False, cuda: bool | None = None, **override
                     live_seconds=3.0 if quick else 10.0,
                     ceiling_dtypes=("fp32", "fp16"))
     elif quick:
-        # 64x64 LR = 4 tiles of 32 (one batch): ~0.5-1 s per frame for the lite preset on 2 busy cores.
-        base = dict(width=64, height=64, frames=2, warmup=1, repeats=3, pipeline_frames=5, pipeline_warmup=1,
+        # 64x64 LR = 4 tiles of 32 (one batch): ~0.1 s per frame for the lite preset on 2 quiet cores.
+        base = dict(width=64, height=64, frames=3, warmup=1, repeats=3, pipeline_frames=12, pipeline_warmup=1,
                     live_seconds=2.0,
                     variants=("engine", "streamsr", "tile-loop", "whole-frame", "bicubic"),
                     ceiling_dtypes=("fp32",), ceiling_size=1536)
     else:
         # bf16 only where the CPU has bf16 arithmetic: on AVX2-only CPUs torch's bf16 matmul ran at
         # 0.17 GFLOP/s (vs 33 fp32, 2-core EPYC, 2026-11-25), i.e. minutes per measurement, and irrelevant.
-        # 128x96 LR (the sample clip's size) = 12 tiles: the per-tile NCHW loop alone takes ~25 s/frame here
-        base = dict(width=128, height=96, frames=2, warmup=1, repeats=4, pipeline_frames=8, pipeline_warmup=2,
+        # 128x96 LR (the sample clip's size) = 12 tiles: ~0.25 s per frame, the per-tile loop ~1.1 s
+        base = dict(width=128, height=96, frames=3, warmup=1, repeats=5, pipeline_frames=12, pipeline_warmup=2,
                     live_seconds=6.0,
                     ceiling_dtypes=("fp32", "bf16") if cpu_has_bf16() else ("fp32",))
     base.update({k: v for k, v in overrides.items() if v is not None})

@@ -162,3 +162,25 @@ def test_benchmark_scripts_run_sweep_and_plot(tmp_path, tiny_weights):
     assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "png")]) == 0
     for name in ("latency_cdf.png", "stages.png", "fps_vs_batch.png"):
         assert (tmp_path / "png" / name).stat().st_size > 1000
+
+
+def test_engine_layer_and_pipeline_scripts_run(tmp_path, tiny_weights):
+    engines = _script("engines")
+    assert engines.main(["--weights", str(tiny_weights), "--batch", "2", "--reps", "1", "--no-cuda",
+                         "--skip", "compile,bf16", "--no-frames", "--json", str(tmp_path / "engines.json")]) == 0
+    rows = {r["name"]: r for r in json.loads((tmp_path / "engines.json").read_text())["cpu"]["rows"]}
+    assert {"eager fp32 NCHW", "eager fp32 channels_last"} <= set(rows)
+    assert all(r["times"] for r in rows.values()) and rows["eager fp32 channels_last"]["psnr_db"] > 45
+
+    layers = _script("layers")
+    assert layers.main(["--weights", str(tiny_weights), "--batch", "2", "--window", "12", "--reps", "1",
+                        "--out", str(tmp_path)]) == 0
+    table = (tmp_path / "layers.md").read_text()
+    assert "| paper | NCHW |" in table and "| inference | channels_last |" in table
+
+    diag = _script("pipeline_diag")
+    assert diag.main(["--size", "32x32", "--frames", "3", "--rounds", "1", "--preset", "srgan-x4-tiny",
+                      "--weights", str(tiny_weights), "--engine", "torch", "--out", str(tmp_path),
+                      "--stem", "diag"]) == 0
+    variants = {r["variant"]: r for r in json.loads((tmp_path / "diag.json").read_text())["rows"]}
+    assert variants["pipe file->file"]["fps"] > 0 and variants["engine"]["ratio_to_engine"] == 1.0

@@ -223,12 +223,6 @@ def test_auto_on_cpu_is_the_measured_default(tiny_weights, tmp_path):
     assert engine.device == CPU and engine.dtype == torch.float32
 
 
-def test_auto_on_cpu_uses_torch_for_large_batches(tiny_weights, tmp_path):
-    engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
-                                        batch=backends.ORT_AUTO_MAX_BATCH + 1, cache_dir=str(tmp_path)))
-    assert engine.name == "torch"
-
-
 def test_available_engines_lists_torch_first_class(monkeypatch):
     names = backends.available_engines("cpu")
     assert "torch" in names and "tensorrt" not in names

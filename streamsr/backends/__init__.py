@@ -42,16 +42,12 @@ CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
 
 CPU_AUTO_ORDER = ("onnxruntime", "torch")
 """The CPU default, from benchmarks/engines.py on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512-BF16),
-srgan-x4-lite, 48x48 windows, interleaved medians (figures in benchmarks/RESULTS.md, "Engines"). ONNX Runtime
-fp32 vs torch eager channels_last fp32: 2.1x at batch 4, 1.02-1.19x at batch 16 (two runs), 1.16x on whole
-160x120 frames, parity at 32, 0.82x at 64 (ORT's rate is flat in the batch, eager's grows), always with
-fp32-level error (PSNR > 125 dB vs eager); even (0.98x) with the full srgan-x4 preset. torch.compile (freezing) was 0.90-0.97x after a 14-28 s compile;
-eager bf16 0.16-0.19x (emulated, 54 dB); eager NCHW 0.37-0.42x. Torch eager is the fallback when
-onnxruntime is not installed (an optional extra), for bf16/fp16, and above ORT_AUTO_MAX_BATCH."""
-
-ORT_AUTO_MAX_BATCH = 16
-"""Largest `batch` for which "auto" picks onnxruntime on CPU: measured ahead at 4 and 16, even at 32, behind
-at 64 (see CPU_AUTO_ORDER)."""
+srgan-x4-lite in `fold_for_inference` form, 44x44 windows, interleaved medians (benchmarks/RESULTS.md,
+"Engines"). ONNX Runtime fp32 vs torch eager channels_last fp32: 1.06x at batch 4, 1.06x at 16, 1.08x at 32
+and 64 (1.10x per CPU-second at every batch), 1.08x on whole 160x120 frames, with fp32-level error (PSNR
+> 120 dB vs eager NCHW). torch.compile (freezing) 1.02-1.06x, but after a 9-11 s compile in every process;
+eager bf16 0.12x (emulated, 52 dB); eager NCHW 0.78x. Torch eager is the fallback when onnxruntime is not
+installed and for bf16/fp16. (Before the sub-pixel tail, eager overtook ORT above batch 16; no longer.)"""
 
 _PRECISIONS_OF = {
     "tensorrt": ("fp16", "fp32"),
@@ -129,7 +125,7 @@ def build_engine(
     window: int = 48,
     cache_dir: str | Path | None = None,
 ) -> Engine:
-    """Build engine `name` for a BN-folded `model` (which it may move/cast: pass a copy to keep yours).
+    """Build engine `name` for an inference-form `model` (`fold_for_inference`) (which it may move/cast: pass a copy to keep yours).
 
     Raises EngineUnavailableError (one line) when the engine cannot run here or at that precision.
     Compiled engines build or load their cached artifact here (seconds to minutes on first use).
@@ -171,9 +167,6 @@ def select_engine(config: EngineConfig) -> Engine:
     for name in order:
         if name == "torch":
             break
-        if name == "onnxruntime" and config.batch > ORT_AUTO_MAX_BATCH:
-            log.info("auto engine: skipping onnxruntime (torch eager is faster above batch %d)", ORT_AUTO_MAX_BATCH)
-            continue
         reason = unavailable_reason(name, device, precision)
         if reason is not None:
             log.info("auto engine: skipping %s (%s)", name, reason)

@@ -42,8 +42,8 @@ def default_engine_dir() -> Path:
 def model_digest(model: torch.nn.Module) -> str:
     """First 16 hex digits of a SHA-256 over the model's state dict (names, dtypes, shapes, bytes).
 
-    Taken on the model as it will be compiled (BN-folded, float32, CPU copy), so two weight files that fold
-    to the same function share engines and a freshly initialised test model gets a key of its own.
+    Taken on the model as it will be compiled (`fold_for_inference` form, float32, CPU copy), so two weight
+    files that fold to the same function share engines and a freshly initialised test model gets its own key.
     """
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):

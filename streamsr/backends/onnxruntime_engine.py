@@ -1,5 +1,5 @@
-"""ONNX Runtime engine: the BN-folded generator exported to ONNX once, cached in engines/, run by ORT's CPU
-execution provider (MLAS kernels, NCHWc layout transforms at ORT_ENABLE_ALL).
+"""ONNX Runtime engine: the inference-form generator (`fold_for_inference`) exported to ONNX once, cached in
+engines/, run by ORT's CPU execution provider (MLAS kernels, NCHWc layout transforms at ORT_ENABLE_ALL).
 
 The exported graph has dynamic batch, height and width axes: a conv net needs nothing shape-specific, the
 file serves every window and batch, and engines with variable tiles (the per-tile-loop baseline) still work.
@@ -31,9 +31,10 @@ OPSET = 17
 KIND = "onnxruntime"
 
 MAX_CHUNK = 16
-"""Largest batch handed to ORT in one call; bigger batches run as chunks. ORT's CPU throughput is flat from 4
-to 16 tiles (12.2 tiles/s, lite, 48x48) but drops at 64 (8.5 tiles/s: the (64, 32, 192, 192) fp32 activations,
-300 MB each, no longer stay in cache), while eager torch keeps gaining with batch size."""
+"""Largest batch handed to ORT in one call; bigger batches run as chunks. With the sub-pixel tail ORT's CPU
+rate is flat in the batch (43-47 tiles/s at 4, 16, 32 and 64 lite 44x44 tiles, 2-core EPYC), so chunking
+costs nothing and bounds the activations of one call (~4 MB per tile); with the paper's 4x-grid tail the
+rate fell from 12.2 tiles/s at 16 to 8.5 at 64, which is why the bound exists."""
 
 
 def _import_ort() -> Any:
@@ -67,7 +68,7 @@ def onnx_key(model: Generator, *, precision: str = "fp32", opset: int = OPSET) -
 
 
 def export_onnx(model: Generator, *, opset: int = OPSET, example_window: int = 48) -> bytes:
-    """The BN-folded fp32 generator as ONNX bytes: input "tiles" (n, 3, h, w) float32 -> "sr" (n, 3, 4h, 4w).
+    """The inference-form fp32 generator as ONNX bytes: input "tiles" (n, 3, h, w) float32 -> "sr" (n, 3, 4h, 4w).
 
     Uses torch's TorchScript-based exporter (no onnxscript needed); where a future torch has removed it,
     the torch.export-based exporter is used instead. `example_window` only sizes the tracing input.

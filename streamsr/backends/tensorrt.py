@@ -1,4 +1,4 @@
-"""TensorRT engine: torch-tensorrt (dynamo IR) builds a serialized TensorRT engine of the BN-folded generator
+"""TensorRT engine: torch-tensorrt (dynamo IR) builds a serialized TensorRT engine of the inference-form generator
 for one tile window and a dynamic batch range; the engine bytes go to engines/ with a JSON key beside them
 and are deserialized, not rebuilt, when the key matches.
 

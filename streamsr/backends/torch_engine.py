@@ -13,7 +13,7 @@ from .base import DTYPES
 
 
 class TorchEngine:
-    """Runs a (BN-folded) Generator with torch eager. See `backends.base` for the run() contract."""
+    """Runs a Generator (normally in `fold_for_inference` form) with torch eager. See `backends.base` for the run() contract."""
 
     name = "torch"
 
