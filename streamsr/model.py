@@ -139,17 +139,18 @@ def subpixel_tail(model: Generator) -> Generator:
 
     Why: the paper's tail is a 9x9 conv with only 3 output channels at 4x resolution. As an implicit GEMM
     its N dimension is 3, so CPU conv kernels (MLAS, oneDNN), which work in blocks of 8-16 output channels,
-    waste most of every vector: on the 2-core EPYC the tail alone took ~60% of the lite preset's time at
-    ~9 GFLOP/s. A kxk conv on a PixelShuffle(r) output equals a conv on the pre-shuffle grid with r*r times
-    the channels in and out, followed by the shuffle (Shi et al. 2016, "Is the deconvolution layer the
-    same as a convolutional layer?"). For r = 2, k = 9 that is a 5x5 conv 4C -> 12 on the 2x grid:
-    1.23x the tail's MACs (19% of the 5x5 taps are structural zeros) but a GEMM shape that runs near the
-    machine's matmul rate. The last upsampler's per-channel PReLU moves before its shuffle (an elementwise
-    op commutes with it; each slope is repeated for its r*r sub-pixel channels).
+    waste most of every vector: on the 2-core EPYC the tail took 41-77% of the lite preset's time in torch
+    eager (channels_last / NCHW), at 38 / 6 GFLOP/s while the body ran at ~100. A kxk conv on a
+    PixelShuffle(r) output equals a conv on the pre-shuffle grid with r*r times the channels in and out,
+    followed by the shuffle (Shi et al. 2016, "Is the deconvolution layer the same as a convolutional
+    layer?"). For r = 2, k = 9 that is a 5x5 conv 4C -> 12 on the 2x grid: 1.23x the tail's MACs (19% of
+    the 5x5 taps are structural zeros) but a GEMM shape that runs at 64-76 GFLOP/s; ONNX Runtime runs the
+    whole model 1.9x faster (benchmarks/layers.py). The last upsampler's per-channel PReLU moves before its
+    shuffle (an elementwise op commutes with it; each slope is repeated for its r*r sub-pixel channels).
 
     After the rewrite `upsample[-1]` is conv -> PReLU(4C) and `tail` is conv(4C -> 3r^2) -> PixelShuffle(r);
     `Generator.forward` is unchanged. Weights: sub-kernel W[o*r^2 + a*r + b, c*r^2 + s*r + t, ey, ex] =
-    K[o, c, r*ey + s - a + p, r*ex + t - b + p] (zero outside the 9x9), p = k // 2; zero padding of the 4x
+    K[o, c, r*ey + s - a + p, r*ex + t - b + p] (zero outside the kxk), p = k // 2; zero padding of the 4x
     grid is exactly zero padding of the 2x grid, so borders match too.
     """
     out = copy.deepcopy(model).eval()
@@ -166,7 +167,7 @@ def subpixel_tail(model: Generator) -> Generator:
     with torch.no_grad():
         kernel = tail.weight.detach()  # (O, C, k, k)
         o_ch, c_ch = kernel.shape[:2]
-        margin = r - 1
+        margin = r * e_hi + r - 1 - p  # enough zeros that every index below lands inside `padded`
         padded = F.pad(kernel, (margin, margin, margin, margin))  # index = d + p + margin
         phase = torch.arange(r)
         offset = torch.arange(e_lo, e_hi + 1)

@@ -75,6 +75,19 @@ def test_subpixel_tail_keeps_the_function_to_the_border(name):
         subpixel_tail(fast)
 
 
+@pytest.mark.parametrize("k", [3, 5, 7, 11])
+def test_subpixel_tail_holds_for_other_tail_kernels(k):
+    """The index arithmetic is general in k (p = k // 2 odd or even vs the shuffle factor), not tuned to 9."""
+    g = _randomised("srgan-x4-tiny", seed=k)
+    torch.manual_seed(k)
+    g.tail = torch.nn.Conv2d(PRESETS["srgan-x4-tiny"].channels, 3, k, padding=k // 2)
+    fast = subpixel_tail(g)
+    assert fast.tail[0].kernel_size == (2 * ((k // 2 + 1) // 2) + 1,) * 2
+    x = torch.rand(1, 3, 9, 10)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x), g(x), rtol=1e-4, atol=1e-5)
+
+
 def test_fold_for_inference_is_the_engines_form_of_the_shipped_weights():
     paper = load_generator(SHIPPED_WEIGHTS, fold=False)
     engines = load_generator(SHIPPED_WEIGHTS)

@@ -125,7 +125,8 @@ def build_engine(
     window: int = 48,
     cache_dir: str | Path | None = None,
 ) -> Engine:
-    """Build engine `name` for an inference-form `model` (`fold_for_inference`) (which it may move/cast: pass a copy to keep yours).
+    """Build engine `name` for `model` in inference form (`fold_for_inference`); the engine may move or cast
+    it, so pass a copy to keep yours.
 
     Raises EngineUnavailableError (one line) when the engine cannot run here or at that precision.
     Compiled engines build or load their cached artifact here (seconds to minutes on first use).

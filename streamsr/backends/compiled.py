@@ -1,5 +1,5 @@
-"""Compiled torch engine ("torch-compile"): torch.compile (Inductor) of the inference-form generator for one fixed
-batch shape, and on CUDA a CUDA graph captured around it.
+"""Compiled torch engine ("torch-compile"): torch.compile (Inductor) of the inference-form generator for one
+fixed batch shape, and on CUDA a CUDA graph captured around it.
 
 Why a fixed shape: CUDA graphs replay one recorded shape, and Inductor specialises its kernels to shapes;
 every call therefore runs a full (batch, 3, w, w) batch and a last partial batch is padded (the pad rows
@@ -44,7 +44,8 @@ def _check_compile_available(device: torch.device) -> None:
 class CompiledTorchEngine:
     """torch.compile + (CUDA) CUDA-graph engine. See `backends.base` for the run() contract.
 
-    model: Generator in inference form (`fold_for_inference`; any device/dtype; a copy is moved). device: cpu or cuda.
+    model: Generator in inference form (`fold_for_inference`; any device/dtype; a copy is moved).
+    device: cpu or cuda.
     precision: fp32 | fp16 | bf16 (fp16 is the CUDA default; bf16 is emulated on CPUs without AVX512-BF16).
     batch: the fixed batch compiled and captured. window: the LR tile edge compiled for.
     cuda_graph: capture a CUDA graph (CUDA only; ignored on CPU).

@@ -68,7 +68,7 @@ def onnx_key(model: Generator, *, precision: str = "fp32", opset: int = OPSET) -
 
 
 def export_onnx(model: Generator, *, opset: int = OPSET, example_window: int = 48) -> bytes:
-    """The inference-form fp32 generator as ONNX bytes: input "tiles" (n, 3, h, w) float32 -> "sr" (n, 3, 4h, 4w).
+    """The inference-form fp32 generator as ONNX bytes: "tiles" (n, 3, h, w) float32 -> "sr" (n, 3, 4h, 4w).
 
     Uses torch's TorchScript-based exporter (no onnxscript needed); where a future torch has removed it,
     the torch.export-based exporter is used instead. `example_window` only sizes the tracing input.

@@ -1,6 +1,6 @@
-"""TensorRT engine: torch-tensorrt (dynamo IR) builds a serialized TensorRT engine of the inference-form generator
-for one tile window and a dynamic batch range; the engine bytes go to engines/ with a JSON key beside them
-and are deserialized, not rebuilt, when the key matches.
+"""TensorRT engine: torch-tensorrt (dynamo IR) builds a serialized TensorRT engine of the inference-form
+generator for one tile window and a dynamic batch range; the engine bytes go to engines/ with a JSON key
+beside them and are deserialized, not rebuilt, when the key matches.
 
 Build: torch.export of the model (batch axis a torch.export.Dim in [1, batch]) ->
 torch_tensorrt.dynamo.convert_exported_program_to_serialized_trt_engine with one torch_tensorrt.Input of

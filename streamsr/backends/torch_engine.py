@@ -13,7 +13,9 @@ from .base import DTYPES
 
 
 class TorchEngine:
-    """Runs a Generator (normally in `fold_for_inference` form) with torch eager. See `backends.base` for the run() contract."""
+    """Runs a Generator (normally in `fold_for_inference` form) with torch eager.
+
+    See `backends.base` for the run() contract."""
 
     name = "torch"
 
