@@ -8,7 +8,6 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
@@ -51,6 +50,8 @@ def make_clip(
     codec: str = "libx264",
 ) -> Path:
     """Encode a real test clip with PyAV (H.264 yuv420p by default, optional mono AAC track)."""
+    import av  # here, not at the top: the CUDA tests run on GPU machines that may have no PyAV
+
     with av.open(str(path), "w") as out:
         video = out.add_stream(codec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
