@@ -8,16 +8,14 @@ releases the GIL inside ops, so the three overlap; Ctrl-C lands in the calling t
 
 Stopping: `stop` (set by anyone, e.g. after N frames) ends the run normally: sinks are closed. A source
 with an `interrupt()` method (the live sources) is interrupted so a reader blocked waiting for the next
-frame returns promptly. `terminate_as_interrupt()` makes SIGTERM behave like Ctrl-C for the CLI.
+frame returns promptly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import queue
-import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from .enhancer import Enhancer
@@ -221,22 +219,3 @@ def run_pipeline(
     if interrupted:
         raise Interrupted("interrupted; outputs finished and closed")
     return stats
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises KeyboardInterrupt in the main thread, like Ctrl-C, so a pipeline
-    stopped by a service manager shuts down the same clean way (sinks closed or aborted per its config).
-    Does nothing outside the main thread (signal handlers can only be installed there)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

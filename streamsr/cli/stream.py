@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 import threading
 import time
@@ -16,7 +15,7 @@ from ..enhancer import Enhancer
 from ..errors import InputError, Interrupted
 from ..frame import Frame, Timeline, now_ns
 from ..metrics import span_summary, summarize_ms
-from ..pipeline import PipelineConfig, PipelineStats, run_pipeline, terminate_as_interrupt
+from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..sources import CaptureOptions, LiveOptions, is_live, open_source
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
@@ -146,9 +145,7 @@ def stream(
     publisher: Publisher | None = None
     src = None
     ran = False
-    guard = contextlib.ExitStack()
     try:
-        guard.enter_context(terminate_as_interrupt())  # SIGTERM while waiting for a subscriber/source = Ctrl-C
         if publish is not None:
             publisher = Publisher(publish, name=name, hwm=hwm,
                                   curve=CurveServer.from_dir(curve) if curve is not None else None)
@@ -176,7 +173,6 @@ def stream(
         if failure:  # the outputs are finished; the exit status still says the stream did not end by choice
             raise InputError(failure)
     finally:
-        guard.close()
         if src is not None:
             src.close()
         if not ran:  # run_pipeline closes or aborts its sinks; these never got there
@@ -220,8 +216,7 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
     config = PipelineConfig(live=live, queue_size=2 if live else 4, finish_on_interrupt=True, keep_timelines=2000)
     interrupted = False
     try:
-        with terminate_as_interrupt():
-            run_pipeline(src, enhancer, sinks, config=config, on_frame=on_frame, stop=stop, stats=stats)
+        run_pipeline(src, enhancer, sinks, config=config, on_frame=on_frame, stop=stop, stats=stats)
     except Interrupted:
         interrupted = True
     finally:

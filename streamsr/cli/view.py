@@ -14,7 +14,6 @@ import typer
 
 from ..errors import TransportError
 from ..metrics import span_summary, summarize_ms
-from ..pipeline import terminate_as_interrupt
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..transport import DEFAULT_ENDPOINT, CurveClient, Subscriber
 from .stream import LiveStatus, fmt_ms
@@ -65,31 +64,30 @@ def view(
     if not quiet:
         print(f"streamsr: subscribed to {sub.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
     try:
-        with terminate_as_interrupt():
-            try:
-                for frame in sub.frames(timeout=timeout, stop=stop):
-                    for s in sinks:
-                        s.write(frame)
-                    count += 1
-                    if seqs["first"] is None:
-                        seqs["first"] = frame.seq
-                    seqs["last"] = frame.seq
-                    lat = frame.timeline.span_ms("captured", "received")
-                    if lat is not None:
-                        latencies.append(lat)
-                    if status.add(frame.timeline, "received"):
-                        now = time.monotonic()
-                        fps = (count - last["n"]) / max(now - last["t"], 1e-9)
-                        last.update(t=now, n=count)
-                        ls = span_summary(status.recent, "captured", "received")
-                        st = sub.stats
-                        status.show(f"{fps:5.1f} fps {frame.width}x{frame.height} | latency capture->received "
-                                    f"p50 {fmt_ms(ls.p50)} p99 {fmt_ms(ls.p99)} ms | skipped {st.conflated} | "
-                                    f"missed {st.seq_gaps} | malformed {st.malformed}")
-                    if frames is not None and count >= frames:
-                        break
-            except KeyboardInterrupt:
-                interrupted = True
+        try:
+            for frame in sub.frames(timeout=timeout, stop=stop):
+                for s in sinks:
+                    s.write(frame)
+                count += 1
+                if seqs["first"] is None:
+                    seqs["first"] = frame.seq
+                seqs["last"] = frame.seq
+                lat = frame.timeline.span_ms("captured", "received")
+                if lat is not None:
+                    latencies.append(lat)
+                if status.add(frame.timeline, "received"):
+                    now = time.monotonic()
+                    fps = (count - last["n"]) / max(now - last["t"], 1e-9)
+                    last.update(t=now, n=count)
+                    ls = span_summary(status.recent, "captured", "received")
+                    st = sub.stats
+                    status.show(f"{fps:5.1f} fps {frame.width}x{frame.height} | latency capture->received "
+                                f"p50 {fmt_ms(ls.p50)} p99 {fmt_ms(ls.p99)} ms | skipped {st.conflated} | "
+                                f"missed {st.seq_gaps} | malformed {st.malformed}")
+                if frames is not None and count >= frames:
+                    break
+        except KeyboardInterrupt:
+            interrupted = True
         failed = False
     finally:
         status.end()
