@@ -273,8 +273,8 @@ class LiveResult:
 
     Sinks: a ZeroMQ Publisher on 127.0.0.1 and a FileSink (the recording), read back by an in-process
     Subscriber (in order, no conflation), so the latency a viewer sees is measured end to end.
-    frames_in/frames_out/dropped: totals over repetitions; uncounted: in - out - dropped (frames lost without
-    being counted as dropped; should be 0); fps_out: median output rate (frames/s);
+    frames_in/frames_out/dropped: totals over repetitions; uncounted: their `PipelineStats.unfinished`
+    (read but neither emitted nor dropped; 0 when the replay ends by itself); fps_out: median output fps;
     e2e: captured (released by the paced replay) -> emitted (written to every sink), in ms;
     received: frames the subscriber got; e2e_received: captured -> received at the subscriber, in ms.
     """
@@ -888,7 +888,7 @@ def run_bench(config: BenchConfig, *, progress: Callable[[str], None] | None = N
                 frames_in=sum(run.stats.frames_in for run in live_runs),
                 frames_out=sum(run.stats.frames_out for run in live_runs),
                 dropped=sum(run.stats.dropped for run in live_runs),
-                uncounted=sum(run.stats.frames_in - run.stats.frames_out - run.stats.dropped for run in live_runs),
+                uncounted=sum(run.stats.unfinished for run in live_runs),
                 fps_out=_median([_rate(run.stats.timelines) for run in live_runs]),
                 e2e=summarize_ms(e2e_live),
                 e2e_samples_ms=tuple(x for x in e2e_live if x is not None),

@@ -51,11 +51,14 @@ class PipelineStats:
     """Counts and per-frame timelines of one run (timelines in output order; only the most recent
     `keep_timelines` when the config limits them). Updated while the run goes on: `frames_in`/`dropped`
     by the reader thread, `frames_out`/`timelines` by the writer thread, so a status callback can read
-    them (a snapshot may be a frame out of date)."""
+    them (a snapshot may be a frame out of date). `unfinished`, set when the run ends: frames read but
+    neither emitted nor dropped, i.e. in flight (queued or being enhanced) when `stop`, an error or Ctrl-C
+    ended the run; frames_in == frames_out + dropped + unfinished."""
 
     frames_in: int = 0
     frames_out: int = 0
     dropped: int = 0
+    unfinished: int = 0
     timelines: list[Timeline] = field(default_factory=list)
 
 
@@ -206,6 +209,7 @@ def run_pipeline(
         writer.join(timeout=5)
         if isinstance(inbox, _NewestSlot):
             stats.dropped = inbox.dropped
+        stats.unfinished = stats.frames_in - stats.frames_out - stats.dropped
         if keep is not None:
             del stats.timelines[:-keep]
     if errors or (interrupted and not config.finish_on_interrupt):

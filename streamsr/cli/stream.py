@@ -227,6 +227,8 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
     lat = summarize_ms(list(latencies))
     parts = [f"{stats.frames_out} frames out of {stats.frames_in} in {seconds:.1f} s "
              f"({stats.frames_out / max(seconds, 1e-9):.1f} fps), {stats.dropped} dropped (newest-frame policy)"]
+    if stats.unfinished:
+        parts.append(f"{stats.unfinished} in flight when it stopped")
     if getattr(src, "reconnects", 0):
         parts.append(f"{src.reconnects} reconnect(s)")
     if publisher is not None:
