@@ -180,7 +180,7 @@ def standard_config(*, quick: bool = False, cuda: bool | None = None, **override
                     ceiling_dtypes=("fp32", "fp16"))
     elif quick:
         # 64x64 LR = 4 tiles of 32 (one batch): ~0.1 s per frame for the lite preset on 2 quiet cores.
-        base = dict(width=64, height=64, frames=3, warmup=1, repeats=3, pipeline_frames=12, pipeline_warmup=1,
+        base = dict(width=64, height=64, frames=4, warmup=1, repeats=5, pipeline_frames=20, pipeline_warmup=2,
                     live_seconds=2.0,
                     variants=("engine", "streamsr", "tile-loop", "whole-frame", "bicubic"),
                     ceiling_dtypes=("fp32",), ceiling_size=1536)
