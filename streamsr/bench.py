@@ -170,7 +170,7 @@ class BenchConfig:
 
 def standard_config(*, quick: bool = False, cuda: bool | None = None, **overrides: object) -> BenchConfig:
     """The set `streamsr bench` runs. CPU: small frames, since a 2-core CPU does ~40 lite tiles/s (so
-    `--quick` ends in about 20 s there, the full set in under 2 min); CUDA: 1080p output (480x270 LR).
+    `--quick` ends in about 35 s there, the full set in about 90 s); CUDA: 1080p output (480x270 LR).
     `overrides` replace fields (None values are ignored)."""
     cuda = torch.cuda.is_available() if cuda is None else cuda
     if cuda:
