@@ -153,26 +153,25 @@ def write_keys(folder: str | Path, *, clients: tuple[str, ...] = ("client",), ov
                     authorized=auth)
 
 
-def _load_pair(path: Path, what: str) -> tuple[bytes, bytes]:
+def _load_certificate(path: Path, what: str) -> tuple[bytes, bytes | None]:
+    """(public, secret or None) of a ZeroMQ certificate file; TransportError naming `what` if unusable."""
     if not path.is_file():
         raise TransportError(f"{what} {path} does not exist (make keys with `streamsr keys DIR`)")
     try:
-        public, secret = zmq.auth.load_certificate(path)
+        return zmq.auth.load_certificate(path)
     except (ValueError, OSError) as e:
         raise TransportError(f"{what} {path} is not a ZeroMQ certificate ({e})") from None
+
+
+def _load_pair(path: Path, what: str) -> tuple[bytes, bytes]:
+    public, secret = _load_certificate(path, what)
     if secret is None:
         raise TransportError(f"{what} {path} holds no secret key (use the .key_secret file)")
     return public, secret
 
 
 def _load_public(path: Path, what: str) -> bytes:
-    if not path.is_file():
-        raise TransportError(f"{what} {path} does not exist (make keys with `streamsr keys DIR`)")
-    try:
-        public, _ = zmq.auth.load_certificate(path)
-    except (ValueError, OSError) as e:
-        raise TransportError(f"{what} {path} is not a ZeroMQ certificate ({e})") from None
-    return public
+    return _load_certificate(path, what)[0]
 
 
 # ---- the wire format ------------------------------------------------------------------------------------
