@@ -953,6 +953,13 @@ STAGE_LABELS = {
 }
 
 
+def _stage_table(header: str, stages: dict[str, LatencySummary], span: str, e2e: LatencySummary) -> list[str]:
+    """Markdown rows: one per stage (p50/p95/p99/max ms), then the end-to-end row for `span`."""
+    rows = [f"| {header} | p50 | p95 | p99 | max |", "|---|---:|---:|---:|---:|"]
+    rows += [f"| {STAGE_LABELS.get(st, st)} | {_lat_cells(s)} |" for st, s in stages.items()]
+    return rows + [f"| **end to end ({span})** | {_lat_cells(e2e)} |"]
+
+
 def format_markdown(result: BenchResult) -> str:
     """The human-readable report: setup lines, then markdown tables (variants, stages, pipeline, efficiency)."""
     c, m = result.config, result.machine
@@ -981,12 +988,8 @@ def format_markdown(result: BenchResult) -> str:
             f"{'–' if sp is None else f'{sp:.3g}x'} |"
         )
     lines += [""] + [f"- {name}: {v.description}" for name, v in result.variants.items()]
-    lines += ["", "Per-stage latency of the Enhancer (streamsr variant, from the Frame timelines), ms:", "",
-              "| stage | p50 | p95 | p99 | max |", "|---|---:|---:|---:|---:|"]
-    for st, s in result.stages.items():
-        lines.append(f"| {STAGE_LABELS.get(st, st)} | {_lat_cells(s)} |")
-    tot = result.variants["streamsr"].latency
-    lines.append(f"| **end to end (upload..download)** | {_lat_cells(tot)} |")
+    lines += ["", "Per-stage latency of the Enhancer (streamsr variant, from the Frame timelines), ms:", ""]
+    lines += _stage_table("stage", result.stages, "upload..download", result.variants["streamsr"].latency)
     p = result.pipeline
     if p is not None:
         lines += [
@@ -998,12 +1001,8 @@ def format_markdown(result: BenchResult) -> str:
             f"pipeline / enhancer-alone = {_f(p.ratio_streamsr, 2)}; infer p50 in the pipeline is "
             f"{_f(p.infer_slowdown, 2)}x the isolated one",
             "",
-            "| stage (pipeline) | p50 | p95 | p99 | max |",
-            "|---|---:|---:|---:|---:|",
         ]
-        for st, s in p.stages.items():
-            lines.append(f"| {STAGE_LABELS.get(st, st)} | {_lat_cells(s)} |")
-        lines.append(f"| **end to end (captured..emitted)** | {_lat_cells(p.e2e)} |")
+        lines += _stage_table("stage (pipeline)", p.stages, "captured..emitted", p.e2e)
     lv = result.live
     if lv is not None:
         lines += [
