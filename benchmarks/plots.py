@@ -33,6 +33,14 @@ def _subtitle(machine: dict) -> str:
             f"{machine.get('date')} (1-min load avg {float(machine.get('load_avg_1m_start') or 0):.1f} at start)")
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write at DPI and close `fig`; returns `path`."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 def latency_cdf(bench: dict, out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     series = {name: v["samples_ms"] for name, v in bench["variants"].items()}
@@ -53,11 +61,7 @@ def latency_cdf(bench: dict, out: Path) -> Path:
     ax.set_title(f"Latency CDF, {w}x{h} LR -> {4 * w}x{4 * h}\n{_subtitle(bench['machine'])}", fontsize=8)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    path = out / "latency_cdf.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "latency_cdf.png")
 
 
 def stages(sweep: dict, out: Path) -> Path:
@@ -74,11 +78,7 @@ def stages(sweep: dict, out: Path) -> Path:
     ax.set_ylabel("p50 per frame (s)")
     ax.set_title(f"Enhancer per-stage latency (p50, stacked)\n{_subtitle(sweep['machine'])}", fontsize=8)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "stages.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "stages.png")
 
 
 def fps_vs_batch(sweep: dict, out: Path) -> Path:
@@ -99,11 +99,7 @@ def fps_vs_batch(sweep: dict, out: Path) -> Path:
     ax.set_ylabel("frames/s")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "fps_vs_batch.png"
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "fps_vs_batch.png")
 
 
 def main(argv: list[str] | None = None) -> int:
