@@ -223,6 +223,21 @@ def save(path: Path) -> None:
     tmp.replace(path)  # atomic: a run killed mid-save never leaves a broken checkpoint
 
 
+def validate() -> None:
+    """Evaluate at `step`, record it (history, log.jsonl, a progress line) and keep best.pt on a new best."""
+    global best_val
+    val = evaluate()
+    rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
+    history.append(rec)
+    log_file.write(json.dumps(rec) + "\n")
+    log_file.flush()
+    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
+    if val > best_val:
+        best_val = val
+        if stage == "srresnet":
+            save(out / "best.pt")
+
+
 def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, 1.0 if real else 0.0))
 
@@ -234,16 +249,7 @@ log_file = open(out / "log.jsonl", "a")
 bar = tqdm(total=max_steps, initial=step, desc=stage, mininterval=5.0, dynamic_ncols=True)
 while True:
     if step % eval_interval == 0 and not (history and history[-1]["step"] == step):
-        val = evaluate()
-        rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
-        history.append(rec)
-        log_file.write(json.dumps(rec) + "\n")
-        log_file.flush()
-        tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
-        if val > best_val:
-            best_val = val
-            if stage == "srresnet":
-                save(out / "best.pt")
+        validate()
         save(ckpt_path)
     if stop_at and step >= stop_at:
         break
@@ -300,14 +306,7 @@ while True:
 
 # final eval + checkpoint (so a finished or time-limited run always ends on a measured, saved state)
 if not (history and history[-1]["step"] == step):
-    val = evaluate()
-    history.append({"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start})
-    log_file.write(json.dumps(history[-1]) + "\n")
-    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
-    if val > best_val:
-        best_val = val
-        if stage == "srresnet":
-            save(out / "best.pt")
+    validate()
 save(ckpt_path)
 bar.close()
 log_file.close()
