@@ -29,35 +29,29 @@ def test_generator_is_4x_and_has_the_papers_layout(name):
         assert g(torch.rand(2, 3, 7, 11)).shape == (2, 3, 28, 44)
 
 
-def test_batchnorm_folding_keeps_the_function():
-    torch.manual_seed(0)
-    g = Generator("srgan-x4-tiny")
-    for m in g.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.uniform_(-0.2, 0.2)
-            m.running_var.uniform_(0.5, 2.0)
-            m.weight.data.uniform_(0.5, 1.5)
-            m.bias.data.uniform_(-0.1, 0.1)
-    g.eval()
-    folded = fold_batchnorm(g)
-    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
-    x = torch.rand(3, 3, 16, 16)
-    with torch.no_grad():
-        torch.testing.assert_close(folded(x), g(x), rtol=1e-4, atol=1e-5)
-
-
 def _randomised(name: str, seed: int) -> Generator:
-    """A generator whose BN statistics and PReLU slopes are far from their init, so a rewrite that drops or
-    misplaces one of them changes the output."""
+    """An eval-mode generator whose BN statistics and affine parameters and PReLU slopes are far from their
+    init, so a rewrite that drops or misplaces one of them changes the output."""
     torch.manual_seed(seed)
     g = Generator(name)
     for m in g.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.running_mean.uniform_(-0.2, 0.2)
             m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.1, 0.1)
         if isinstance(m, torch.nn.PReLU):
             m.weight.data.uniform_(-0.5, 0.9)
     return g.eval()
+
+
+def test_batchnorm_folding_keeps_the_function():
+    g = _randomised("srgan-x4-tiny", seed=0)
+    folded = fold_batchnorm(g)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(3, 3, 16, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(folded(x), g(x), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["srgan-x4-tiny", "srgan-x4-lite"])
