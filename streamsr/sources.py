@@ -352,7 +352,39 @@ class SyntheticSource:
         self.close()
 
 
-class ReplaySource:
+class _ClosableInput:
+    """What the live sources that own an input share: `interrupt()` (any thread) ends the iteration at its
+    next wait; `close()` interrupts, then releases the input under `_io`, the lock every read/open/close of
+    the input holds, so a close from another thread waits for the read in progress instead of freeing the
+    demuxer under it. Subclasses call `__init__` before opening and implement `_release()`."""
+
+    def __init__(self) -> None:
+        self._waiter = _Waiter()
+        self._io = threading.Lock()
+        self._closed = False
+
+    def _release(self) -> None:
+        raise NotImplementedError
+
+    def interrupt(self) -> None:
+        """Make the iterator end at its next wait (any thread)."""
+        self._waiter.interrupt()
+
+    def close(self) -> None:
+        """Stop and release the input; safe from another thread while iterating (waits for one read)."""
+        self.interrupt()
+        with self._io:
+            self._closed = True
+            self._release()
+
+    def __enter__(self) -> "_ClosableInput":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ReplaySource(_ClosableInput):
     """A video file played back at its own frame rate, so a recording behaves like a live scope.
 
     Frames are released at their presentation times (relative to the first); `captured`/`decoded` are
@@ -363,14 +395,11 @@ class ReplaySource:
     live = True
 
     def __init__(self, path: str | Path, *, loop: bool = False) -> None:
+        super().__init__()
         self.path = Path(path)
         self._file = FileSource(self.path)
         self.info = self._file.info
         self.loop = loop
-        self._waiter = _Waiter()
-        # held around every decode call, so close() from another thread never frees the container mid-read
-        self._io = threading.Lock()
-        self._closed = False
 
     def __iter__(self) -> Iterator[Frame]:
         tb = self.info.time_base
@@ -410,21 +439,8 @@ class ReplaySource:
                 self._file.close()
                 self._file = FileSource(self.path)
 
-    def interrupt(self) -> None:
-        self._waiter.interrupt()
-
-    def close(self) -> None:
-        """Stop and release the file; safe from another thread while iterating (waits for one decode)."""
-        self.interrupt()
-        with self._io:
-            self._closed = True
-            self._file.close()
-
-    def __enter__(self) -> "ReplaySource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._file.close()
 
 
 class _AVConnection:
@@ -524,7 +540,7 @@ class _OpenCVConnection:
         self._cap.release()
 
 
-class ReconnectingSource:
+class ReconnectingSource(_ClosableInput):
     """A live source over a connection factory: frames from the current connection; when it is lost
     (end, error, stall) a warning is logged and it is reopened with exponential backoff, and the stream
     carries on with continuing seq and monotonic pts (`reconnects` counts the recoveries).
@@ -539,16 +555,12 @@ class ReconnectingSource:
 
     def __init__(self, connect: Callable[[], "_AVConnection | _OpenCVConnection"], *, label: str,
                  options: LiveOptions = LiveOptions()) -> None:
+        super().__init__()
         self.label = label
         self.options = options
         self.reconnects = 0
         self.failure: str | None = None
         self._connect = connect
-        self._waiter = _Waiter()
-        # held around every read/open/close of the connection, so close() from another thread waits for
-        # the current read (bounded by read_timeout) instead of freeing the demuxer under it
-        self._io = threading.Lock()
-        self._closed = False
         self._conn = connect()
         c = self._conn
         if not c.width or not c.height:
@@ -632,22 +644,8 @@ class ReconnectingSource:
                 if self._waiter.interrupted or not self._reopen(str(e)):
                     return
 
-    def interrupt(self) -> None:
-        """Make the iterator end at its next wait (any thread)."""
-        self._waiter.interrupt()
-
-    def close(self) -> None:
-        """Stop and release the input; safe from another thread while iterating (waits for one read)."""
-        self.interrupt()
-        with self._io:
-            self._closed = True
-            self._conn.close()
-
-    def __enter__(self) -> "ReconnectingSource":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def _release(self) -> None:
+        self._conn.close()
 
 
 def _device_path(spec: str) -> str | None:
