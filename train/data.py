@@ -8,10 +8,11 @@
   most 0.5% of its pixels are masked.
 - The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
   name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
-- LR is made from HR with streamsr.evaluate.degrade (antialiased bicubic 4x down, quantised to 8 bits):
-  the very degradation `streamsr eval` measures. Optionally (`degradation="realistic"`) each patch also gets
-  a random Gaussian blur before the downscale and Gaussian noise + JPEG compression after it, closer to
-  what a capsule / low-cost scope camera delivers (not used for the shipped weights).
+- LR is made from HR by one of three degradations: "bicubic", streamsr.evaluate.degrade (antialiased
+  bicubic 4x down, quantised to 8 bits, the original `streamsr eval` LR); "realistic" (the first weights'
+  option: a random Gaussian blur before that downscale and Gaussian noise + JPEG after it); "pool", a random
+  chain per patch from streamsr.degradations.DegradationPool (aliased and antialiased resizes, optical blur,
+  sensor noise, 4:2:0 chroma, JPEG), the operations `streamsr eval --suite` measures with.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+
+from streamsr.degradations import DegradationPool
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"}
 VIDEO_EXTS = {".mp4", ".mkv", ".avi", ".mov", ".webm"}
@@ -110,13 +113,14 @@ class CropSampler:
     images: list[np.ndarray]
     crop: int
     seed: int = 0
-    degradation: str = "bicubic"  # "bicubic" | "realistic" (see module docstring and _realistic_lr)
+    degradation: str = "bicubic"  # "bicubic" | "realistic" | "pool" (see the module docstring)
+    pool: DegradationPool = DegradationPool()  # the chain drawn from when degradation == "pool"
 
     def __post_init__(self) -> None:
         if self.crop % 4:
             raise ValueError(f"crop must be a multiple of 4, got {self.crop}")
-        if self.degradation not in ("bicubic", "realistic"):
-            raise ValueError(f"degradation must be 'bicubic' or 'realistic', got {self.degradation!r}")
+        if self.degradation not in ("bicubic", "realistic", "pool"):
+            raise ValueError(f"degradation must be 'bicubic', 'realistic' or 'pool', got {self.degradation!r}")
         corners = [valid_corners(im, self.crop) for im in self.images]
         keep = [i for i, c in enumerate(corners) if len(c)]
         if not keep:
@@ -156,6 +160,9 @@ class CropSampler:
         hr = torch.from_numpy(hr_u8).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
         if self.degradation == "realistic":
             return self._realistic_lr(hr_u8), hr
+        if self.degradation == "pool":
+            lr_u8 = np.stack([self.pool(patch, self.rng) for patch in hr_u8])
+            return torch.from_numpy(lr_u8).permute(0, 3, 1, 2).float().div_(255.0).contiguous(), hr
         return degrade(hr), hr
 
     def _realistic_lr(self, hr_u8: np.ndarray) -> torch.Tensor:

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from streamsr.degradations import SUITE, DegradationPool
 from streamsr.evaluate import bicubic_upscale, degrade
 from streamsr.metrics import psnr
 from streamsr.model import Generator, load_generator
@@ -41,8 +42,13 @@ video_every = 30  # videos contribute every N-th frame
 stage = "srresnet"  # "srresnet" (pixel loss pre-training) | "srgan" (perceptual + adversarial)
 preset = "srgan-x4-lite"
 init = "interpolator"  # stage 1 start: "interpolator" (train/models.py) | "random" (PyTorch default init)
-init_from = ""  # stage 2: generator from a stage-1 checkpoint (.pt) or weights file (.safetensors)
-degradation = "bicubic"  # "bicubic" (what `streamsr eval` measures) | "realistic" (+ blur, noise, JPEG)
+init_from = ""  # generator from a checkpoint (.pt) or weights file (.safetensors): stage 2, or stage-1 fine-tuning
+degradation = "bicubic"  # "bicubic" (antialiased) | "realistic" (+ blur, noise, JPEG) | "pool" (degradations.py)
+pool_downscale_p = "0.25,0.2,0.1,0.15,0.3"  # pool: aa-bicubic, area, bilinear, bicubic, blur+bilinear weights
+pool_noise_p = 0.35  # pool: probability of sensor noise (half Gaussian, half signal-dependent)
+pool_chroma_p = 0.25  # pool: probability of 4:2:0 chroma subsampling
+pool_jpeg_p = 0.35  # pool: probability of a JPEG round trip (quality 50-95)
+val_degradation = "bicubic"  # "bicubic": plain antialiased LR | "suite": every streamsr eval --suite row, mean
 hr_crop = 128  # HR patch edge; LR patches are hr_crop/4 = 32 px as in the seed work
 batch_size = 16
 max_steps = 1500
@@ -108,8 +114,9 @@ out.mkdir(parents=True, exist_ok=True)
 ckpt_path = out / "ckpt.pt"
 ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
 if ckpt is not None:  # a resumed run keeps its original config (only out_dir/resume/max_* may differ)
-    for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer"):
-        if ckpt["config"][k] != config[k]:
+    for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer",
+              "degradation", "val_degradation"):
+        if ckpt["config"].get(k, config[k]) != config[k]:
             raise SystemExit(f"--resume: checkpoint was trained with {k}={ckpt['config'][k]!r}, not {config[k]!r}")
 
 # ---- data -----------------------------------------------------------------------------------------------
@@ -120,10 +127,21 @@ if len(sources) <= n_val:
 train_src, val_src = split_sources(sources, n_val)
 if max_images:
     train_src = train_src[:max_images]
-train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed, degradation=degradation)
+pool = DegradationPool(downscale_p=tuple(float(x) for x in pool_downscale_p.split(",")), noise_p=pool_noise_p,
+                       chroma_p=pool_chroma_p, jpeg_p=pool_jpeg_p)  # fmt: skip
+train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed, degradation=degradation,
+                         pool=pool)  # fmt: skip
 val_hr = fixed_val_crops(load_images(val_src, video_every=video_every), val_crop)
-val_lr = degrade(val_hr)  # validation always measures the plain bicubic degradation, as `streamsr eval` does
-val_bicubic = float(psnr(bicubic_upscale(val_lr), val_hr).mean())
+if val_degradation == "bicubic":  # the plain antialiased LR, as `streamsr eval` without --suite measures
+    val_sets = {"aa-bicubic": degrade(val_hr)}
+elif val_degradation == "suite":  # every suite row on the validation crops (never the held-out frames)
+    _val_u8 = val_hr.mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    val_sets = {d.name: torch.from_numpy(np.stack([d(c) for c in _val_u8])).permute(0, 3, 1, 2).float().div(255.0)
+                for d in SUITE}  # fmt: skip
+else:
+    raise SystemExit(f"unknown val_degradation {val_degradation!r}; known: bicubic, suite")
+val_bicubic_rows = {k: float(psnr(bicubic_upscale(lr), val_hr).mean()) for k, lr in val_sets.items()}
+val_bicubic = float(np.mean(list(val_bicubic_rows.values())))
 print(
     f"data: {len(train_data.images)} train / {len(val_src)} val sources from {data_dir} "
     f"({time.time() - t0:.0f}s to decode); val {tuple(val_hr.shape)}, bicubic PSNR-Y {val_bicubic:.3f} dB",
@@ -132,7 +150,12 @@ print(
 
 # ---- model ----------------------------------------------------------------------------------------------
 model = Generator(preset)
-if stage == "srresnet":
+if stage == "srresnet" and init_from and ckpt is None:  # fine-tune a stage-1 model (e.g. on a new degradation)
+    if init_from.endswith(".safetensors"):
+        model.load_state_dict(load_generator(init_from, preset=preset, fold=False).state_dict())
+    else:
+        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+elif stage == "srresnet":
     if init == "interpolator":
         init_as_interpolator(model)
     elif init != "random":
@@ -190,16 +213,20 @@ def get_lr(it: int) -> float:
 
 
 @torch.no_grad()
-def evaluate() -> float:
-    """Mean PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on the fixed validation crops."""
+def evaluate() -> dict[str, float]:
+    """Mean PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on the fixed validation crops, per
+    validation degradation (one row, or one per suite row)."""
     model.eval()
-    scores = []
-    for i in range(0, val_lr.shape[0], 16):
-        lr = val_lr[i : i + 16].to(dev, memory_format=mem_fmt)
-        sr = model(lr).float().clamp(0, 1).cpu()
-        scores.append(psnr(sr, val_hr[i : i + 16]))
+    rows = {}
+    for name, val_lr in val_sets.items():
+        scores = []
+        for i in range(0, val_lr.shape[0], 16):
+            lr = val_lr[i : i + 16].to(dev, memory_format=mem_fmt)
+            sr = model(lr).float().clamp(0, 1).cpu()
+            scores.append(psnr(sr, val_hr[i : i + 16]))
+        rows[name] = float(torch.cat(scores).mean())
     model.train()
-    return float(torch.cat(scores).mean())
+    return rows
 
 
 def save(path: Path) -> None:
@@ -226,12 +253,16 @@ def save(path: Path) -> None:
 def validate() -> None:
     """Evaluate at `step`, record it (history, log.jsonl, a progress line) and keep best.pt on a new best."""
     global best_val
-    val = evaluate()
+    rows = evaluate()
+    val = float(np.mean(list(rows.values())))
     rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
+    if len(rows) > 1:
+        rec["gain_rows"] = {k: round(v - val_bicubic_rows[k], 4) for k, v in rows.items()}
     history.append(rec)
     log_file.write(json.dumps(rec) + "\n")
     log_file.flush()
-    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})")
+    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})"
+               + (f" worst row {min(rec['gain_rows'].values()):+.3f}" if len(rows) > 1 else ""))
     if val > best_val:
         best_val = val
         if stage == "srresnet":
