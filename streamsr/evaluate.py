@@ -9,7 +9,7 @@ The bicubic baseline upscales with torch bicubic (align_corners=False, no antial
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from .enhancer import Enhancer
 from .errors import InputError, OutputError
 from .frame import Frame
-from .metrics import psnr, ssim
+from .degradations import SUITE, Degradation
+from .metrics import psnr, rgb_to_y, ssim
 
 SCALE = 4
 
@@ -124,29 +125,94 @@ def enhancer_upscaler(enhancer: Enhancer) -> Upscaler:
     return run
 
 
+HIGHLIGHT_LEVEL = 200  # brightest channel at least this (of 255) ...
+HIGHLIGHT_SPREAD = 0.3  # ... and max - min channel at most this fraction of it: bright and nearly white
+HIGHLIGHT_DILATE = 2  # px: the soft edge of a reflection, where halos and beading show
+RING = (3, 4)  # px outside the (undilated) highlight: where dark halos sit
+DARK_LEVELS = 10.0  # a ring pixel is "too dark" when its Y is this many levels below the HR's
+SHAVE = 4
+
+
+def highlight_masks(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Specular highlights of an HR frame and the ring around them.
+
+    hr: (H, W, 3) uint8 RGB. Returns (highlight, ring), (H, W) bool. A highlight pixel is a specular
+    reflection: its brightest channel is >= HIGHLIGHT_LEVEL and its channel spread (max - min) is at most
+    HIGHLIGHT_SPREAD of that (bright and unsaturated, i.e. nearly white; tissue is red-dominant), the set
+    dilated by HIGHLIGHT_DILATE px. The ring is the pixels RING[0]..RING[1] px (Chebyshev distance) outside
+    the undilated set, where an SR model's overshoot makes dark halos.
+    """
+    rgb = hr.astype(np.int16)
+    hi, lo = rgb.max(axis=2), rgb.min(axis=2)
+    core = ((hi >= HIGHLIGHT_LEVEL) & (hi - lo <= HIGHLIGHT_SPREAD * hi)).astype(np.uint8)
+
+    def dilate(r: int) -> np.ndarray:
+        return cv2.dilate(core, np.ones((2 * r + 1, 2 * r + 1), np.uint8)) > 0 if r else core > 0
+
+    return dilate(HIGHLIGHT_DILATE), dilate(RING[1]) & ~dilate(RING[0] - 1)
+
+
+_SCORE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hl_sse", "hl_n", "out_sse", "out_n", "ring_dark", "ring_n")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Scores:
-    """Per-frame quality of one method, float64 arrays of shape (frames,). Y: BT.601 luma; shave 4 px."""
+    """Per-frame quality of one method, float64 arrays of shape (frames,). Y: BT.601 luma; shave 4 px.
+
+    hl_* / out_*: sum of squared Y error (0..255 scale) and pixel count inside / outside the highlight
+    mask (highlight_masks); ring_dark / ring_n: ring pixels more than DARK_LEVELS too dark, ring pixels.
+    The highlight figures pool pixels over frames (a frame with one small reflection weighs little).
+    """
 
     psnr_y: np.ndarray
     ssim_y: np.ndarray
     psnr_rgb: np.ndarray
     ssim_rgb: np.ndarray
+    hl_sse: np.ndarray
+    hl_n: np.ndarray
+    out_sse: np.ndarray
+    out_n: np.ndarray
+    ring_dark: np.ndarray
+    ring_n: np.ndarray
 
     def mean(self) -> dict[str, float]:
         return {k: float(np.mean(getattr(self, k))) for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")}
 
+    def highlights(self) -> dict[str, float]:
+        """PSNR-Y inside and outside the highlights (pooled; nan without highlight pixels), the share of
+        all squared Y error that falls inside them, and the fraction of ring pixels that are too dark."""
+
+        def pooled(sse: np.ndarray, n: np.ndarray) -> float:
+            total = float(n.sum())
+            return float(10 * np.log10(255.0**2 / max(float(sse.sum()) / total, 1e-12))) if total else float("nan")
+
+        err = float(self.hl_sse.sum() + self.out_sse.sum())
+        ring = float(self.ring_n.sum())
+        return {
+            "psnr_y_highlight": pooled(self.hl_sse, self.hl_n),
+            "psnr_y_outside": pooled(self.out_sse, self.out_n),
+            "highlight_pixels": float(self.hl_n.sum() / max(1.0, float(self.hl_n.sum() + self.out_n.sum()))),
+            "highlight_error_share": float(self.hl_sse.sum()) / err if err else float("nan"),
+            "ring_dark_fraction": float(self.ring_dark.sum()) / ring if ring else float("nan"),
+        }
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EvalReport:
-    """Scores per method name (insertion order: bicubic first), the frames measured, and the grid rows.
+    """Scores per degradation name (SUITE order) and method name (bicubic first), the frames measured and
+    the grid rows (first degradation only).
 
     grid_rows: for the first few frames, a list of (H, W, 3) uint8 crops: LR (nearest 4x), each method, HR.
     """
 
     frames: list[Path]
-    scores: dict[str, Scores]
+    rows: dict[str, dict[str, Scores]]
     grid_rows: list[list[np.ndarray]]
+
+    @property
+    def scores(self) -> dict[str, Scores]:
+        """The first degradation's scores per method (the plain `streamsr eval` table)."""
+        return next(iter(self.rows.values()))
 
 
 def _centre_crop_box(h: int, w: int, edge: int) -> tuple[int, int, int]:
@@ -154,47 +220,69 @@ def _centre_crop_box(h: int, w: int, edge: int) -> tuple[int, int, int]:
     return (h - e) // 2 // SCALE * SCALE, (w - e) // 2 // SCALE * SCALE, e
 
 
+def _score(sr: np.ndarray, hr: np.ndarray, hr_t: torch.Tensor, hr_y: torch.Tensor,
+           masks: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:  # fmt: skip
+    """One SR frame's figures (see Scores) against its HR frame (uint8 array, tensor and shaved Y)."""
+    sr_t = to_tensor(sr)
+    sr_y = rgb_to_y(sr_t)[0, SHAVE:-SHAVE, SHAVE:-SHAVE].numpy()
+    sq = (sr_y - hr_y) ** 2
+    hl, ring = (m[SHAVE:-SHAVE, SHAVE:-SHAVE] for m in masks)
+    return {
+        "psnr_y": float(psnr(sr_t, hr_t, y_only=True)),
+        "ssim_y": float(ssim(sr_t, hr_t, y_only=True)),
+        "psnr_rgb": float(psnr(sr_t, hr_t, y_only=False)),
+        "ssim_rgb": float(ssim(sr_t, hr_t, y_only=False)),
+        "hl_sse": float(sq[hl].sum()),
+        "hl_n": float(hl.sum()),
+        "out_sse": float(sq[~hl].sum()),
+        "out_n": float((~hl).sum()),
+        "ring_dark": float((sr_y[ring] < hr_y[ring] - DARK_LEVELS).sum()),
+        "ring_n": float(ring.sum()),
+    }
+
+
 def evaluate_folder(
     frames: list[Path],
     methods: dict[str, Upscaler],
     *,
+    degradations: Sequence[Degradation] = SUITE[:1],
     grid_frames: int = 4,
     on_frame: Callable[[Path], None] | None = None,
 ) -> EvalReport:
-    """Degrade every HR frame, upscale the LR with every method, score each against the HR.
+    """Degrade every HR frame in every way given, upscale each LR with every method, score against the HR.
 
     frames: image paths (see list_frames). methods: name -> Upscaler, e.g. {"bicubic": bicubic_upscaler,
-    "srgan-x4-lite": enhancer_upscaler(enh)}. Full frames are scored (borders, overlays and all: what a
-    viewer sees), PSNR/SSIM on Y and on RGB with a 4-px shave. Returns an EvalReport; never prints.
+    "srgan-x4-lite": enhancer_upscaler(enh)}. degradations: default the original antialiased-bicubic LR;
+    `SUITE` for `--suite`. Full frames are scored (borders, overlays and all: what a viewer sees), PSNR/SSIM
+    on Y and on RGB with a 4-px shave, plus the highlight figures. Returns an EvalReport; never prints.
     """
-    per: dict[str, dict[str, list[float]]] = {m: {k: [] for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")}
-                                              for m in methods}  # fmt: skip
+    per = {d.name: {m: {k: [] for k in _SCORE_KEYS} for m in methods} for d in degradations}
     rows: list[list[np.ndarray]] = []
     for i, path in enumerate(frames):
         hr = read_hr(path)
-        lr = make_lr(hr)
         hr_t = to_tensor(hr)
-        outs = {}
-        for name, up in methods.items():
-            sr = up(lr)
-            if sr.shape != hr.shape:
-                raise InputError(f"method {name!r} returned {sr.shape} for {path}, expected {hr.shape}")
-            outs[name] = sr
-            sr_t = to_tensor(sr)
-            rec = per[name]
-            rec["psnr_y"].append(float(psnr(sr_t, hr_t, y_only=True)))
-            rec["ssim_y"].append(float(ssim(sr_t, hr_t, y_only=True)))
-            rec["psnr_rgb"].append(float(psnr(sr_t, hr_t, y_only=False)))
-            rec["ssim_rgb"].append(float(ssim(sr_t, hr_t, y_only=False)))
-        if i < grid_frames:
-            y, x, e = _centre_crop_box(*hr.shape[:2], GRID_CROP)
-            lr_near = np.repeat(np.repeat(lr, SCALE, axis=0), SCALE, axis=1)
-            cells = [lr_near] + [outs[n] for n in methods] + [hr]
-            rows.append([np.ascontiguousarray(c[y : y + e, x : x + e]) for c in cells])
+        hr_y = rgb_to_y(hr_t)[0, SHAVE:-SHAVE, SHAVE:-SHAVE].numpy()
+        masks = highlight_masks(hr)
+        for j, degradation in enumerate(degradations):
+            lr = degradation(hr)
+            outs = {}
+            for name, up in methods.items():
+                sr = up(lr)
+                if sr.shape != hr.shape:
+                    raise InputError(f"method {name!r} returned {sr.shape} for {path}, expected {hr.shape}")
+                outs[name] = sr
+                for k, v in _score(sr, hr, hr_t, hr_y, masks).items():
+                    per[degradation.name][name][k].append(v)
+            if j == 0 and i < grid_frames:
+                y, x, e = _centre_crop_box(*hr.shape[:2], GRID_CROP)
+                lr_near = np.repeat(np.repeat(lr, SCALE, axis=0), SCALE, axis=1)
+                cells = [lr_near] + [outs[n] for n in methods] + [hr]
+                rows.append([np.ascontiguousarray(c[y : y + e, x : x + e]) for c in cells])
         if on_frame is not None:
             on_frame(path)
-    scores = {m: Scores(**{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}) for m, rec in per.items()}
-    return EvalReport(frames=list(frames), scores=scores, grid_rows=rows)
+    scores = {d: {m: Scores(**{k: np.asarray(v, dtype=np.float64) for k, v in rec.items()}) for m, rec in by.items()}
+              for d, by in per.items()}  # fmt: skip
+    return EvalReport(frames=list(frames), rows=scores, grid_rows=rows)
 
 
 def format_table(report: EvalReport, *, baseline: str = "bicubic") -> str:
@@ -212,6 +300,97 @@ def format_table(report: EvalReport, *, baseline: str = "bicubic") -> str:
         )
     lines.append(f"({len(report.frames)} frames; Y = BT.601 luma; 4-px border shave; SSIM 11x11 Gaussian, sigma 1.5)")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SuiteRow:
+    """One degradation's comparison of a model with the baseline: means, the gain and frames that lose."""
+
+    degradation: str
+    baseline: dict[str, float]
+    model: dict[str, float]
+    gain_psnr_y: float
+    frames_losing: int  # frames whose model PSNR-Y is below the baseline's
+
+
+def suite_rows(report: EvalReport, model: str, *, baseline: str = "bicubic") -> list[SuiteRow]:
+    """The per-degradation comparison of `model` with `baseline` (both method names in the report)."""
+    out = []
+    for name, by_method in report.rows.items():
+        b, m = by_method[baseline], by_method[model]
+        out.append(SuiteRow(degradation=name, baseline=b.mean(), model=m.mean(),
+                            gain_psnr_y=m.mean()["psnr_y"] - b.mean()["psnr_y"],
+                            frames_losing=int((m.psnr_y < b.psnr_y).sum())))  # fmt: skip
+    return out
+
+
+def format_suite(report: EvalReport, *, baseline: str = "bicubic") -> str:
+    """Per model, one line per degradation: baseline and model PSNR-Y / SSIM-Y / PSNR-RGB, the PSNR-Y gain and
+    frames losing; then the mean and worst gain; then the highlight figures of every method."""
+    lines = []
+    first = next(iter(report.rows.values()))
+    deg_w = max(12, *(len(n) for n in report.rows))
+    for model in (m for m in first if m != baseline):
+        rows = suite_rows(report, model, baseline=baseline)
+        lines.append(f"{model} vs {baseline}")
+        lines.append(f"{'degradation':<{deg_w}}  {'PSNR-Y':>15}  {'SSIM-Y':>15}  {'PSNR-RGB':>15}  {'dPSNR-Y':>7}  {'losing':>6}")
+        for r in rows:
+            b, m = r.baseline, r.model
+            lines.append(
+                f"{r.degradation:<{deg_w}}  {b['psnr_y']:6.2f} -> {m['psnr_y']:6.2f}  {b['ssim_y']:.4f} -> {m['ssim_y']:.4f}"
+                f"  {b['psnr_rgb']:6.2f} -> {m['psnr_rgb']:6.2f}  {r.gain_psnr_y:+7.2f}  {r.frames_losing:>6}"
+            )
+        gains = [r.gain_psnr_y for r in rows]
+        worst = min(rows, key=lambda r: r.gain_psnr_y)
+        lines.append(f"mean gain {np.mean(gains):+.2f} dB PSNR-Y over {len(rows)} degradations; "
+                     f"worst {worst.gain_psnr_y:+.2f} dB ({worst.degradation})")  # fmt: skip
+        lines.append("")
+    lines.append(f"specular highlights (PSNR-Y inside / outside the mask; dark ring: pixels {RING[0]}-{RING[1]} px "
+                 f"outside a highlight more than {DARK_LEVELS:g} levels too dark)")  # fmt: skip
+    name_w = max(8, *(len(n) for n in first))
+    lines.append(f"{'degradation':<{deg_w}}  {'method':<{name_w}}  {'inside':>7}  {'outside':>7}  {'err share':>9}  {'dark ring':>9}")
+    for deg, by_method in report.rows.items():
+        for name, s in by_method.items():
+            h = s.highlights()
+            lines.append(f"{deg:<{deg_w}}  {name:<{name_w}}  {h['psnr_y_highlight']:7.2f}  {h['psnr_y_outside']:7.2f}"
+                         f"  {100 * h['highlight_error_share']:8.1f}%  {100 * h['ring_dark_fraction']:8.2f}%")  # fmt: skip
+    hl = first[next(iter(first))].highlights()["highlight_pixels"]
+    lines.append(f"({len(report.frames)} frames; highlights cover {100 * hl:.1f}% of the scored pixels; "
+                 "Y = BT.601 luma; 4-px border shave)")  # fmt: skip
+    return "\n".join(lines)
+
+
+def suite_json(report: EvalReport, *, source: str, baseline: str = "bicubic") -> dict:
+    """Everything `format_suite` prints, as plain JSON-able data (for `streamsr eval --suite --json`)."""
+    specs = {d.name: d for d in SUITE}
+    models = [m for m in next(iter(report.rows.values())) if m != baseline]
+    compared = {m: {r.degradation: r for r in suite_rows(report, m, baseline=baseline)} for m in models}
+    rows = []
+    for deg, by_method in report.rows.items():
+        spec = specs.get(deg)
+        rows.append({
+            "degradation": deg,
+            "recipe": {f: getattr(spec, f) for f in spec.__dataclass_fields__} if spec else None,
+            "methods": {name: {**s.mean(), **s.highlights()} for name, s in by_method.items()},
+            "gain_psnr_y": {m: compared[m][deg].gain_psnr_y for m in models},
+            "frames_losing": {m: compared[m][deg].frames_losing for m in models},
+        })  # fmt: skip
+    summary = {m: {"mean_gain_psnr_y": float(np.mean([r.gain_psnr_y for r in compared[m].values()])),
+                   "worst_gain_psnr_y": float(min(r.gain_psnr_y for r in compared[m].values()))}
+               for m in models}  # fmt: skip
+    return _nan_to_none({"source": source, "frames": len(report.frames), "baseline": baseline, "rows": rows,
+                         "summary": summary})  # fmt: skip
+
+
+def _nan_to_none(x: object) -> object:
+    """NaN (a figure with no pixels to measure, e.g. highlights in frames without any) -> None: strict JSON."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_nan_to_none(v) for v in x]
+    return x
 
 
 def grid_image(report: EvalReport, labels: list[str]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -11,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from streamsr.cli import app
+from streamsr.degradations import SUITE, suite_names
 from streamsr.errors import InputError
 from streamsr.evaluate import (
     bicubic_upscaler,
@@ -75,3 +77,32 @@ def test_eval_errors(tmp_path: Path) -> None:
         list_frames(tmp_path)
     r = CliRunner().invoke(app, ["eval", str(tmp_path), "--quiet"])
     assert r.exit_code != 0 and isinstance(r.exception, InputError)
+
+
+def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
+    out = tmp_path / "suite.json"
+    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--suite", "--json", str(out), "--quiet", "--limit", "2"])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert [row["degradation"] for row in data["rows"]] == suite_names()
+    assert data["frames"] == 2 and set(data["summary"]) == {"tiny"}
+    for row in data["rows"]:
+        assert set(row["methods"]) == {"bicubic", "tiny"} and set(row["gain_psnr_y"]) == {"tiny"}
+        b, m = row["methods"]["bicubic"], row["methods"]["tiny"]
+        assert row["gain_psnr_y"]["tiny"] == pytest.approx(m["psnr_y"] - b["psnr_y"])
+        assert 10 < b["psnr_y"] < 60 and m["ring_dark_fraction"] is None  # no highlights here
+    assert all(name in r.output for name in suite_names()) and "specular highlights" in r.output
+    gains = [row["gain_psnr_y"]["tiny"] for row in data["rows"]]
+    assert data["summary"]["tiny"]["mean_gain_psnr_y"] == pytest.approx(float(np.mean(gains)))
+
+
+def test_suite_rows_differ_and_highlights_pool_pixels(frames: Path) -> None:
+    paths = list_frames(frames)[:2]
+    rep = evaluate_folder(paths, {"bicubic": bicubic_upscaler}, degradations=SUITE, grid_frames=0)
+    means = [rep.rows[d.name]["bicubic"].mean()["psnr_y"] for d in SUITE]
+    assert len(set(np.round(means, 6))) == len(SUITE)  # every degradation makes a different LR
+    noisy = rep.rows["area+noise3"]["bicubic"].mean()["psnr_y"]
+    assert noisy < rep.rows["area"]["bicubic"].mean()["psnr_y"]  # noise costs the baseline PSNR
+    h = rep.rows["area"]["bicubic"].highlights()
+    assert np.isnan(h["psnr_y_highlight"]) and h["highlight_pixels"] == 0  # these frames have no reflections

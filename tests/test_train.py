@@ -110,6 +110,40 @@ def test_interpolator_init_starts_near_bicubic() -> None:
     assert float(psnr(sr, hr)) > float(psnr(rand, hr)) + 10
 
 
+def test_pool_degradation_sampler_is_deterministic_and_not_plain_bicubic(frames_dir: Path) -> None:
+    from train.data import load_images
+
+    imgs = load_images(list_sources(frames_dir))
+    a = CropSampler(imgs, 32, seed=4, degradation="pool").sample(8)
+    b = CropSampler(imgs, 32, seed=4, degradation="pool").sample(8)
+    assert a[0].shape == (8, 3, 8, 8) and torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert torch.equal(a[0], (a[0] * 255).round() / 255)  # 8-bit LR
+    assert not torch.equal(a[0], degrade(a[1]))
+
+
+def test_one_pool_step_fine_tuned_from_weights_with_suite_validation(frames_dir: Path, tmp_path: Path,
+                                                                     monkeypatch) -> None:  # fmt: skip
+    torch.manual_seed(0)
+    start = tmp_path / "start.safetensors"
+    from streamsr.model import save_weights
+
+    save_weights(Generator("srgan-x4-tiny"), start)
+    out = tmp_path / "pool"
+    _train(monkeypatch, frames_dir, out, max_steps=1, degradation="pool", val_degradation="suite",
+           init_from=str(start), eval_interval=1)  # fmt: skip
+    evals = [r for r in _log(out) if "val_psnr_y" in r]
+    assert [r["step"] for r in evals] == [0, 1]
+    from streamsr.degradations import suite_names
+
+    assert list(evals[0]["gain_rows"]) == suite_names()
+    ckpt = torch.load(out / "ckpt.pt", weights_only=False)
+    first = load_generator(start, preset="srgan-x4-tiny", fold=False).state_dict()
+    params = [k for k, v in ckpt["model"].items() if v.is_floating_point() and "running" not in k]
+    assert any(not torch.equal(ckpt["model"][k], first[k]) for k in params)  # the step changed the weights ...
+    # ... by at most one Adam step (lr 1.5e-3 at step 0 of the warmup): it started from the given weights
+    assert max(float((ckpt["model"][k] - first[k]).abs().max()) for k in params) <= 2e-3
+
+
 def test_stage1_loss_goes_down_and_resume_is_exact(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
     straight, split = tmp_path / "straight", tmp_path / "split"
     _train(monkeypatch, frames_dir, straight, max_steps=20, init="random")

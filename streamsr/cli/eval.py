@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -12,7 +13,10 @@ from tqdm import tqdm
 from ..backends import EngineConfig, select_engine
 from ..enhancer import Enhancer
 from ..errors import InputError
-from ..evaluate import bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_table, grid_image, list_frames, write_png
+from ..degradations import SUITE
+from ..errors import OutputError
+from ..evaluate import (bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_suite, format_table, grid_image,
+                        list_frames, suite_json, write_png)  # fmt: skip
 from ..model import SHIPPED_WEIGHTS
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
@@ -32,11 +36,16 @@ def eval(  # noqa: A001 - the command is called eval
     grid: Optional[Path] = typer.Option(None, help="Write a picture grid PNG (LR | bicubic | SR... | HR)."),
     grid_frames: int = typer.Option(4, min=1, help="Frames (rows) in the grid."),
     limit: Optional[int] = typer.Option(None, min=1, help="Use N frames spread evenly over the sorted folder."),
+    suite: bool = typer.Option(False, "--suite", help="Every degradation of the suite (resizes, blur, noise, "
+                               "JPEG, H.264), one row each, plus specular-highlight figures."),  # fmt: skip
+    json_path: Optional[Path] = typer.Option(None, "--json", help="Also write every figure as JSON to this file."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
-    """Degrade each HR frame (antialiased bicubic 4x down, 8-bit), enhance it through the real tiled
-    pipeline, and print PSNR/SSIM (Y and RGB) of bicubic vs each model."""
+    """Degrade each HR frame (antialiased bicubic 4x down, 8-bit; with --suite, every suite degradation),
+    enhance it through the real tiled pipeline, and print PSNR/SSIM (Y and RGB) of bicubic vs each model."""
     frames = list_frames(frames_dir, limit=limit)
+    if json_path is not None and not json_path.parent.is_dir():
+        raise OutputError(f"cannot write {json_path}: folder {json_path.parent} does not exist")
     tiler = Tiler(tile=tile, halo=halo)
     methods = {"bicubic": bicubic_upscaler}
     for w in weights or [SHIPPED_WEIGHTS]:
@@ -51,10 +60,15 @@ def eval(  # noqa: A001 - the command is called eval
         if not quiet:
             print(f"streamsr: {name}: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)
     with tqdm(total=len(frames), desc="eval", unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
-        report = evaluate_folder(frames, methods, grid_frames=grid_frames if grid else 0,
-                                 on_frame=lambda _p: bar.update(1))  # fmt: skip
+        report = evaluate_folder(frames, methods, degradations=SUITE if suite else SUITE[:1],
+                                 grid_frames=grid_frames if grid else 0, on_frame=lambda _p: bar.update(1))  # fmt: skip
     print(f"{frames_dir}: {len(frames)} frames")
-    print(format_table(report))
+    print(format_suite(report) if suite else format_table(report))
+    if json_path is not None:
+        tmp = json_path.with_name(f".{json_path.name}.partial")
+        tmp.write_text(json.dumps(suite_json(report, source=str(frames_dir)), indent=1, allow_nan=False) + "\n")
+        tmp.replace(json_path)
+        print(f"json: {json_path}")
     if grid:
         write_png(grid_image(report, ["LR (nearest)", *methods, "HR"]), grid)
         print(f"grid: {grid}")
