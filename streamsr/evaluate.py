@@ -22,7 +22,7 @@ from .enhancer import Enhancer
 from .errors import InputError, OutputError
 from .frame import Frame
 from .degradations import SUITE, Degradation
-from .metrics import psnr, rgb_to_y, ssim
+from .metrics import high_frequency_energy, psnr, rgb_to_y, ssim
 
 SCALE = 4
 
@@ -152,7 +152,8 @@ def highlight_masks(hr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dilate(HIGHLIGHT_DILATE), dilate(RING[1]) & ~dilate(RING[0] - 1)
 
 
-_SCORE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hl_sse", "hl_n", "out_sse", "out_n", "ring_dark", "ring_n")
+_SCORE_KEYS = ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb", "hl_sse", "hl_n", "out_sse", "out_n", "ring_dark", "ring_n",
+               "hf_sr", "hf_hr")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,6 +163,7 @@ class Scores:
     hl_* / out_*: sum of squared Y error (0..255 scale) and pixel count inside / outside the highlight
     mask (highlight_masks); ring_dark / ring_n: ring pixels more than DARK_LEVELS too dark, ring pixels.
     The highlight figures pool pixels over frames (a frame with one small reflection weighs little).
+    hf_sr / hf_hr: high-frequency Y energy (metrics.high_frequency_energy) of the output and of the HR frame.
     """
 
     psnr_y: np.ndarray
@@ -174,6 +176,13 @@ class Scores:
     out_n: np.ndarray
     ring_dark: np.ndarray
     ring_n: np.ndarray
+    hf_sr: np.ndarray
+    hf_hr: np.ndarray
+
+    def texture_ratio(self) -> float:
+        """High-frequency energy of the outputs over that of the HR frames, pooled over frames: 1.0 = as much
+        fine detail as the truth, below 1 = smoother (bicubic ~0.1), above 1 = more than is there."""
+        return float(self.hf_sr.sum() / self.hf_hr.sum()) if self.hf_hr.sum() > 0 else float("nan")
 
     def mean(self) -> dict[str, float]:
         return {k: float(np.mean(getattr(self, k))) for k in ("psnr_y", "ssim_y", "psnr_rgb", "ssim_rgb")}
@@ -220,9 +229,9 @@ def _centre_crop_box(h: int, w: int, edge: int) -> tuple[int, int, int]:
     return (h - e) // 2 // SCALE * SCALE, (w - e) // 2 // SCALE * SCALE, e
 
 
-def _score(sr: np.ndarray, hr: np.ndarray, hr_t: torch.Tensor, hr_y: torch.Tensor,
+def _score(sr: np.ndarray, hr_t: torch.Tensor, hr_y: np.ndarray, hr_hf: float,
            masks: tuple[np.ndarray, np.ndarray]) -> dict[str, float]:  # fmt: skip
-    """One SR frame's figures (see Scores) against its HR frame (uint8 array, tensor and shaved Y)."""
+    """One SR frame's figures (see Scores) against its HR frame (tensor, shaved Y, HF energy, masks)."""
     sr_t = to_tensor(sr)
     sr_y = rgb_to_y(sr_t)[0, SHAVE:-SHAVE, SHAVE:-SHAVE].numpy()
     sq = (sr_y - hr_y) ** 2
@@ -238,6 +247,8 @@ def _score(sr: np.ndarray, hr: np.ndarray, hr_t: torch.Tensor, hr_y: torch.Tenso
         "out_n": float((~hl).sum()),
         "ring_dark": float((sr_y[ring] < hr_y[ring] - DARK_LEVELS).sum()),
         "ring_n": float(ring.sum()),
+        "hf_sr": float(high_frequency_energy(sr_t)),
+        "hf_hr": hr_hf,
     }
 
 
@@ -263,6 +274,7 @@ def evaluate_folder(
         hr_t = to_tensor(hr)
         hr_y = rgb_to_y(hr_t)[0, SHAVE:-SHAVE, SHAVE:-SHAVE].numpy()
         masks = highlight_masks(hr)
+        hr_hf = float(high_frequency_energy(hr_t))
         for j, degradation in enumerate(degradations):
             lr = degradation(hr)
             outs = {}
@@ -271,7 +283,7 @@ def evaluate_folder(
                 if sr.shape != hr.shape:
                     raise InputError(f"method {name!r} returned {sr.shape} for {path}, expected {hr.shape}")
                 outs[name] = sr
-                for k, v in _score(sr, hr, hr_t, hr_y, masks).items():
+                for k, v in _score(sr, hr_t, hr_y, hr_hf, masks).items():
                     per[degradation.name][name][k].append(v)
             if j == 0 and i < grid_frames:
                 y, x, e = _centre_crop_box(*hr.shape[:2], GRID_CROP)
@@ -311,6 +323,8 @@ class SuiteRow:
     model: dict[str, float]
     gain_psnr_y: float
     frames_losing: int  # frames whose model PSNR-Y is below the baseline's
+    baseline_texture: float  # Scores.texture_ratio
+    model_texture: float
 
 
 def suite_rows(report: EvalReport, model: str, *, baseline: str = "bicubic") -> list[SuiteRow]:
@@ -320,7 +334,8 @@ def suite_rows(report: EvalReport, model: str, *, baseline: str = "bicubic") -> 
         b, m = by_method[baseline], by_method[model]
         out.append(SuiteRow(degradation=name, baseline=b.mean(), model=m.mean(),
                             gain_psnr_y=m.mean()["psnr_y"] - b.mean()["psnr_y"],
-                            frames_losing=int((m.psnr_y < b.psnr_y).sum())))  # fmt: skip
+                            frames_losing=int((m.psnr_y < b.psnr_y).sum()), baseline_texture=b.texture_ratio(),
+                            model_texture=m.texture_ratio()))  # fmt: skip
     return out
 
 
@@ -333,12 +348,14 @@ def format_suite(report: EvalReport, *, baseline: str = "bicubic") -> str:
     for model in (m for m in first if m != baseline):
         rows = suite_rows(report, model, baseline=baseline)
         lines.append(f"{model} vs {baseline}")
-        lines.append(f"{'degradation':<{deg_w}}  {'PSNR-Y':>15}  {'SSIM-Y':>15}  {'PSNR-RGB':>15}  {'dPSNR-Y':>7}  {'losing':>6}")
+        lines.append(f"{'degradation':<{deg_w}}  {'PSNR-Y':>15}  {'SSIM-Y':>15}  {'PSNR-RGB':>15}  {'dPSNR-Y':>7}  "
+                     f"{'losing':>6}  {'texture':>12}")  # fmt: skip
         for r in rows:
             b, m = r.baseline, r.model
             lines.append(
                 f"{r.degradation:<{deg_w}}  {b['psnr_y']:6.2f} -> {m['psnr_y']:6.2f}  {b['ssim_y']:.4f} -> {m['ssim_y']:.4f}"
                 f"  {b['psnr_rgb']:6.2f} -> {m['psnr_rgb']:6.2f}  {r.gain_psnr_y:+7.2f}  {r.frames_losing:>6}"
+                f"  {r.baseline_texture:.2f} -> {r.model_texture:.2f}"
             )
         gains = [r.gain_psnr_y for r in rows]
         worst = min(rows, key=lambda r: r.gain_psnr_y)
@@ -356,7 +373,7 @@ def format_suite(report: EvalReport, *, baseline: str = "bicubic") -> str:
                          f"  {100 * h['highlight_error_share']:8.1f}%  {100 * h['ring_dark_fraction']:8.2f}%")  # fmt: skip
     hl = first[next(iter(first))].highlights()["highlight_pixels"]
     lines.append(f"({len(report.frames)} frames; highlights cover {100 * hl:.1f}% of the scored pixels; "
-                 "Y = BT.601 luma; 4-px border shave)")  # fmt: skip
+                 "Y = BT.601 luma; 4-px border shave; texture: high-frequency energy / the HR frame's)")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -371,7 +388,8 @@ def suite_json(report: EvalReport, *, source: str, baseline: str = "bicubic") ->
         rows.append({
             "degradation": deg,
             "recipe": {f: getattr(spec, f) for f in spec.__dataclass_fields__} if spec else None,
-            "methods": {name: {**s.mean(), **s.highlights()} for name, s in by_method.items()},
+            "methods": {name: {**s.mean(), **s.highlights(), "texture_ratio": s.texture_ratio()}
+                        for name, s in by_method.items()},
             "gain_psnr_y": {m: compared[m][deg].gain_psnr_y for m in models},
             "frames_losing": {m: compared[m][deg].frames_losing for m in models},
         })  # fmt: skip

@@ -111,6 +111,36 @@ def ssim(a: torch.Tensor, b: torch.Tensor, *, y_only: bool = True, shave: int = 
     return _unbatch(ssim_map.mean(dim=(1, 2, 3)), batched)
 
 
+HF_BAND = (0.125, 0.5)  # cycles/px of the HR frame: from the LR Nyquist of a 4x downscale to the HR Nyquist
+
+
+def high_frequency_energy(img: torch.Tensor, *, band: tuple[float, float] = HF_BAND, shave: int = 4) -> torch.Tensor | float:
+    """Energy of the Y channel in an annular band of the 2-D spectrum: the detail a 4x SR model must supply.
+
+    img: (3, H, W) or (N, 3, H, W) float RGB in [0, 1]. Y (BT.601, 0..255) minus its mean, Hann-windowed (so the
+    frame's borders add no false edges), |FFT|^2 summed over radial frequencies in `band` (cycles per pixel;
+    the default is everything an LR frame at 1/4 the size cannot hold), divided by the pixel count.
+    Returns a float for unbatched input, else an (N,) float64 tensor. The ratio of an SR frame's energy to its
+    HR frame's is the texture ratio: 1.0 for identical frames, < 1 for a blurred copy, > 1 for invented detail.
+    """
+    batched = img.dim() == 4
+    x = img if batched else img.unsqueeze(0)
+    y = rgb_to_y(x)[:, 0]
+    if shave:
+        y = y[:, shave:-shave, shave:-shave]
+    h, w = y.shape[-2:]
+    y = y - y.mean(dim=(-2, -1), keepdim=True)
+    window = torch.outer(torch.hann_window(h, periodic=False, dtype=torch.float64),
+                         torch.hann_window(w, periodic=False, dtype=torch.float64))  # fmt: skip
+    spec = torch.fft.fft2(y * window.to(y.device)).abs() ** 2
+    fy = torch.fft.fftfreq(h, dtype=torch.float64, device=y.device).view(h, 1)
+    fx = torch.fft.fftfreq(w, dtype=torch.float64, device=y.device).view(1, w)
+    radius = torch.sqrt(fy**2 + fx**2)
+    ring = (radius >= band[0]) & (radius <= band[1])
+    out = (spec * ring).sum(dim=(-2, -1)) / (h * w)
+    return _unbatch(out, batched)
+
+
 def psnr_from_mse(mse: float, *, peak: float = 255.0) -> float:
     """PSNR in dB of a mean squared error measured on a 0..peak scale (inf for mse == 0)."""
     return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)

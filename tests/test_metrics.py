@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -73,3 +75,21 @@ def test_bad_inputs() -> None:
         psnr(_img(size=32), _img(size=16))
     with pytest.raises(ValueError):
         ssim(_img(size=16), _img(size=16))  # 8x8 after the shave: smaller than the 11x11 window
+
+
+def test_high_frequency_energy_ratio_is_one_for_identical_and_below_one_for_blurred() -> None:
+    import cv2
+
+    from streamsr.metrics import high_frequency_energy
+
+    rng = np.random.default_rng(0)
+    img = np.clip(rng.normal(128, 40, (64, 80, 3)), 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(img, (0, 0), 1.0)
+    t = torch.from_numpy(img).permute(2, 0, 1).float() / 255
+    tb = torch.from_numpy(blurred).permute(2, 0, 1).float() / 255
+    assert high_frequency_energy(t) / high_frequency_energy(t.clone()) == pytest.approx(1.0)
+    assert high_frequency_energy(tb) / high_frequency_energy(t) < 0.3
+    flat = torch.full((3, 32, 32), 0.5)
+    assert high_frequency_energy(flat) == pytest.approx(0.0, abs=1e-9)
+    batch = high_frequency_energy(torch.stack([t, tb]))
+    assert batch.shape == (2,) and float(batch[0]) == pytest.approx(high_frequency_energy(t))
