@@ -183,6 +183,22 @@ def test_stage2_srgan_steps_with_small_random_vgg(frames_dir: Path, tmp_path: Pa
     assert ck["step"] == 3 and ck["disc"] is not None and ck["config"]["stage"] == "srgan"
 
 
+def test_srgan_mse_step_moves_generator_and_discriminator(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    _train(monkeypatch, frames_dir, tmp_path / "s1", max_steps=2)
+    gan = dict(stage="srgan", init_from=tmp_path / "s1" / "ckpt.pt", content_loss="mse", d_channels=8,
+               degradation="pool", max_steps=3, learning_rate=1e-4)  # fmt: skip
+    _train(monkeypatch, frames_dir, tmp_path / "gan", stop_at=1, **gan)
+    before = torch.load(tmp_path / "gan" / "ckpt.pt", weights_only=False)
+    _train(monkeypatch, frames_dir, tmp_path / "gan", stop_at=2, resume=True, **gan)
+    after = torch.load(tmp_path / "gan" / "ckpt.pt", weights_only=False)
+    assert (before["step"], after["step"]) == (1, 2)
+    for net in ("model", "disc"):
+        moved = [k for k, v in after[net].items() if v.is_floating_point() and not torch.equal(v, before[net][k])]
+        assert moved, f"one adversarial step left the {net} unchanged"
+    rec = [r for r in _log(tmp_path / "gan") if "adv" in r][-1]
+    assert np.isfinite([rec["content"], rec["adv"], rec["d"]]).all()
+
+
 def test_discriminator_shapes() -> None:
     d = Discriminator(size=32, channels=8)
     assert d(torch.rand(2, 3, 32, 32)).shape == (2,)

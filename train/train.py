@@ -61,6 +61,7 @@ beta1, beta2 = 0.9, 0.999
 loss = "mse"  # stage-1 pixel loss: "mse" (the paper) | "l1"
 l1_steps = 0  # stage 1: use L1 for the first N steps, then `loss`
 grad_clip = 1.0  # 0 disables
+content_loss = "vgg"  # stage 2: "vgg" (SRGAN-VGG54, needs VGG19 weights) | "mse" (SRGAN-MSE: pixel MSE, no VGG)
 vgg_weights = ""  # stage 2: torchvision vgg19 state dict path; "" = torchvision cache; "random:K" = tests
 vgg_layer = "relu5_4"  # "VGG54" of the paper
 vgg_rescale = 1 / 12.75  # the paper rescales VGG feature maps by 1/12.75
@@ -114,7 +115,7 @@ out.mkdir(parents=True, exist_ok=True)
 ckpt_path = out / "ckpt.pt"
 ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
 if ckpt is not None:  # a resumed run keeps its original config (only out_dir/resume/max_* may differ)
-    for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer",
+    for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer", "content_loss",
               "degradation", "val_degradation"):
         if ckpt["config"].get(k, config[k]) != config[k]:
             raise SystemExit(f"--resume: checkpoint was trained with {k}={ckpt['config'][k]!r}, not {config[k]!r}")
@@ -177,7 +178,10 @@ disc = d_optimizer = vgg = None
 if stage == "srgan":
     disc = Discriminator(size=hr_crop, channels=d_channels).to(dev, memory_format=mem_fmt)
     d_optimizer = torch.optim.Adam(disc.parameters(), lr=learning_rate, betas=(beta1, beta2))
-    vgg = load_vgg19(os.path.expanduser(vgg_weights), vgg_layer).to(dev, memory_format=mem_fmt)
+    if content_loss == "vgg":
+        vgg = load_vgg19(os.path.expanduser(vgg_weights), vgg_layer).to(dev, memory_format=mem_fmt)
+    elif content_loss != "mse":
+        raise SystemExit(f"unknown content_loss {content_loss!r}; known: vgg, mse")
 
 step, best_val, history, train_seconds = 0, -math.inf, [], 0.0  # train_seconds: wall time of earlier runs
 if ckpt is not None:
@@ -315,11 +319,15 @@ while True:
         d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         d_optimizer.step()
-        # generator step: VGG content loss + 1e-3 adversarial loss (-log D(G(LR)))
+        # generator step: content loss (VGG54 features or pixel MSE) + 1e-3 adversarial loss (-log D(G(LR)))
         with torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-            f_sr, f_hr = vgg(sr.clamp(0, 1)), vgg(hr_b)
             d_g = disc(sr.clamp(0, 1))
-        content = F.mse_loss(f_sr.float() * vgg_rescale, f_hr.float() * vgg_rescale)
+            if vgg is not None:
+                f_sr, f_hr = vgg(sr.clamp(0, 1)), vgg(hr_b)
+        if vgg is not None:
+            content = F.mse_loss(f_sr.float() * vgg_rescale, f_hr.float() * vgg_rescale)
+        else:  # SRGAN-MSE (Ledig et al. 2017, Table 2): the pixel loss stays, the adversarial term is added
+            content = F.mse_loss(sr, hr_b)
         adv = bce(d_g.float(), True)
         g_loss = content + adv_weight * adv
         losses.update(content=content.item(), adv=adv.item(), d=d_loss.item())
