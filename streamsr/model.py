@@ -213,7 +213,51 @@ def count_macs(preset: Preset, height: int, width: int) -> int:
 
 # ---- weights -----------------------------------------------------------------------------------------------
 
-SHIPPED_WEIGHTS = Path(__file__).parent / "weights" / f"{DEFAULT_PRESET}.safetensors"
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ShippedWeights:
+    """A weights file that ships with the package, usable by name (`--weights NAME`).
+
+    stage: "psnr" (pixel-loss SRResNet: fidelity first, the default) or "gan" (adversarially fine-tuned:
+    sharper texture that may be invented; for viewing only). use: one line on what it is for.
+    """
+
+    name: str
+    preset: str
+    stage: str
+    use: str
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.safetensors"
+
+
+SHIPPED: dict[str, ShippedWeights] = {
+    w.name: w
+    for w in (
+        ShippedWeights(name="srgan-x4-lite", preset="srgan-x4-lite", stage="psnr",
+                       use="the default: fidelity-first SRResNet for viewing and downstream analysis"),  # fmt: skip
+    )
+}
+DEFAULT_WEIGHTS = "srgan-x4-lite"
+SHIPPED_WEIGHTS = SHIPPED[DEFAULT_WEIGHTS].path
+
+
+def resolve_weights(spec: str | Path | None) -> Path:
+    """The weights file a user means: None -> the default shipped file; a shipped name -> its file; anything
+    else is a path (checked by the loader). A bare word that is neither a file nor a shipped name raises
+    WeightsError listing the shipped names."""
+    if spec is None:
+        return SHIPPED_WEIGHTS
+    text = str(spec)
+    if text in SHIPPED:
+        return SHIPPED[text].path
+    path = Path(spec)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        raise WeightsError(f"unknown weights {text!r}: not a file and not a shipped name ({', '.join(SHIPPED)})")
+    return path
 
 
 def save_weights(model: Generator, path: str | Path, *, metadata: dict[str, str] | None = None) -> Path:
@@ -233,7 +277,7 @@ def read_weights_preset(path: str | Path) -> Preset:
     """The preset recorded in a weights file's metadata (WeightsError if absent or unreadable)."""
     from safetensors import safe_open
 
-    path = Path(path)
+    path = resolve_weights(path)
     if not path.is_file():
         raise WeightsError(f"weights file {path} does not exist")
     try:
@@ -250,7 +294,8 @@ def read_weights_preset(path: str | Path) -> Preset:
 
 
 def load_generator(path: str | Path | None = None, *, preset: str | None = None, fold: bool = True) -> Generator:
-    """Build a Generator from a safetensors file (the shipped default when `path` is None).
+    """Build a Generator from a safetensors file (the shipped default when `path` is None; a shipped name
+    such as "srgan-x4-lite" is accepted too, see resolve_weights).
 
     `preset`, when given, must match the file's recorded preset; a mismatch, a missing file or tensors of
     the wrong shape raise WeightsError with one line saying which. Returns an eval-mode CPU float32 model
@@ -259,7 +304,7 @@ def load_generator(path: str | Path | None = None, *, preset: str | None = None,
     """
     from safetensors.torch import load_file
 
-    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    path = resolve_weights(path)
     file_preset = read_weights_preset(path)
     if preset is not None and get_preset(preset) != file_preset and preset != file_preset.name:
         raise WeightsError(
@@ -290,5 +335,5 @@ def load_generator(path: str | Path | None = None, *, preset: str | None = None,
 
 def weights_digest(path: str | Path | None = None) -> str:
     """First 16 hex digits of the SHA-256 of a weights file: the model part of engine cache keys."""
-    path = Path(path) if path is not None else SHIPPED_WEIGHTS
+    path = resolve_weights(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -129,3 +129,17 @@ def test_not_a_safetensors_file(tmp_path: Path):
     p.write_bytes(b"definitely not safetensors")
     with pytest.raises(WeightsError, match="not a readable safetensors"):
         load_generator(p)
+
+
+def test_shipped_weights_resolve_by_name_and_unknown_names_list_the_valid_ones(tmp_path) -> None:
+    from streamsr.errors import WeightsError
+    from streamsr.model import SHIPPED, SHIPPED_WEIGHTS, resolve_weights
+
+    assert resolve_weights(None) == SHIPPED_WEIGHTS and SHIPPED_WEIGHTS.is_file()
+    for name, w in SHIPPED.items():
+        assert resolve_weights(name) == w.path and w.path.is_file()
+        assert read_weights_preset(name).name == w.preset
+    with pytest.raises(WeightsError, match=r"unknown weights 'srgan-x4-nope'.*srgan-x4-lite"):
+        load_generator("srgan-x4-nope")
+    with pytest.raises(WeightsError, match="does not exist"):
+        load_generator(tmp_path / "missing.safetensors")
