@@ -9,12 +9,11 @@ from typing import List, Optional
 import typer
 from tqdm import tqdm
 
-from ..backends import EngineConfig, select_engine
 from ..enhancer import Enhancer
 from ..errors import InputError
 from ..evaluate import bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_table, grid_image, list_frames, write_png
 from ..model import SHIPPED_WEIGHTS
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
 
 
@@ -37,17 +36,15 @@ def eval(  # noqa: A001 - the command is called eval
     """Degrade each HR frame (antialiased bicubic 4x down, 8-bit), enhance it through the real tiled
     pipeline, and print PSNR/SSIM (Y and RGB) of bicubic vs each model."""
     frames = list_frames(frames_dir, limit=limit)
-    tiler = Tiler(tile=tile, halo=halo)
     methods = {"bicubic": bicubic_upscaler}
     for w in weights or [SHIPPED_WEIGHTS]:
-        eng = select_engine(
-            EngineConfig(engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
-                         weights=str(w))  # fmt: skip
-        )
+        enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+                                  halo=halo, weights=w)
+        eng = enhancer.engine
         name = w.stem if w != SHIPPED_WEIGHTS else f"{w.stem} (shipped)"
         if name in methods:
             raise InputError(f"two --weights files are both named {w.stem!r}; rename one")
-        methods[name] = enhancer_upscaler(Enhancer(eng, tiler))
+        methods[name] = enhancer_upscaler(enhancer)
         if not quiet:
             print(f"streamsr: {name}: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)
     with tqdm(total=len(frames), desc="eval", unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:

@@ -21,7 +21,7 @@ from ..sources import CaptureOptions, LiveOptions, is_live, open_source
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher
 from .options import (
-    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath, build_enhancer,
+    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
 )
 
 
@@ -137,7 +137,7 @@ def stream(
     if record is not None:
         check_output_path(record, overwrite=overwrite)
 
-    enhancer = build_enhancer(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+    enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
                               halo=halo, weights=weights, preset=preset)
     eng = enhancer.engine
     stop = threading.Event()
