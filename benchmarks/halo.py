@@ -6,53 +6,22 @@ measures PSNR(tiled, whole-frame) in dB (RGB, 8-bit, no border shave) for each h
 shipped sample clip (never on held-out data: this choice is tuning), and the tiles/frame cost of each halo.
 
     python benchmarks/halo.py [--weights W] [--halos 0 2 4 6 8 12 16]
+
+The measure itself is `streamsr.bench.seams` (tests/test_seams.py uses it too).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
-import av
-import numpy as np
 import torch
 
 from streamsr.backends import TorchEngine
+from streamsr.bench.seams import sample_frames, seam_error
 from streamsr.enhancer import Enhancer
 from streamsr.model import load_generator
 from streamsr.tiling import Tiler
-
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "sample.mp4"
-
-
-def sample_frames(path: Path = SAMPLE, every: int = 5) -> list[torch.Tensor]:
-    """(3, H, W) float32 [0, 1] RGB frames of a clip, every `every`-th."""
-    with av.open(str(path)) as c:
-        imgs = [f.to_ndarray(format="rgb24") for i, f in enumerate(c.decode(video=0)) if i % every == 0]
-    return [torch.from_numpy(i).permute(2, 0, 1).float() / 255 for i in imgs]
-
-
-def whole_frame(model: torch.nn.Module, x: torch.Tensor, border: int = 16) -> torch.Tensor:
-    """(3, H, W) -> (3, 4H, 4W) in one pass, with the same mirrored border the Tiler uses (so only seams,
-    not the zero padding of the convs at the frame edge, can differ from the tiled result)."""
-    padded = torch.nn.functional.pad(x[None], (border,) * 4, mode="reflect")
-    s = 4 * border
-    return model(padded)[0, :, s:-s, s:-s].clamp(0, 1)
-
-
-def seam_error(enhancer: Enhancer, whole: torch.nn.Module, frames: list[torch.Tensor]) -> tuple[float, int]:
-    """Tiled vs whole-frame output in 8-bit RGB: (worst-frame PSNR in dB, inf when identical; largest
-    absolute difference in 8-bit levels)."""
-    worst, max_diff = math.inf, 0
-    with torch.inference_mode():
-        for x in frames:
-            tiled = (enhancer.upscale(x) * 255).round()
-            ref = (whole_frame(whole, x) * 255).round()
-            mse = float(((tiled - ref) ** 2).mean())
-            worst = min(worst, math.inf if mse == 0 else 10 * math.log10(255**2 / mse))
-            max_diff = max(max_diff, int((tiled - ref).abs().max()))
-    return worst, max_diff
 
 
 def main() -> None:

@@ -31,9 +31,12 @@ from pathlib import Path
 import torch
 
 from streamsr.backends import EngineConfig, select_engine
-from streamsr.bench import BenchConfig, _resolve_weights, machine_info, make_clip, synthetic_frames
+from streamsr.bench import BenchConfig, machine_info
+from streamsr.bench.runner import CLIP_OPTIONS, resolve_weights
+from streamsr.testing import encode_clip, synthetic_frames
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame, now_ns
+from streamsr.metrics import rate_fps
 from streamsr.pipeline import PipelineConfig, run_pipeline
 from streamsr.sinks import EncoderOptions, FileSink
 from streamsr.sources import FileSource
@@ -88,13 +91,13 @@ def diagnose(args: argparse.Namespace, tmp: Path) -> int:
     w, h = (int(v) for v in args.size.split("x"))
     n = args.frames
     cfg = BenchConfig(preset=args.preset, weights=args.weights, width=w, height=h)
-    weights, weights_desc = _resolve_weights(cfg, tmp)
+    weights, weights_desc = resolve_weights(cfg, tmp)
     tiler = Tiler()
     engine = select_engine(EngineConfig(engine=args.engine, device="cpu", batch=args.batch, window=tiler.window,
                                         weights=str(weights)))
     enhancer = Enhancer(engine, tiler)
     images = synthetic_frames(n, w, h)
-    clip = make_clip(tmp / "in.mp4", images, fps=30)
+    clip = encode_clip(tmp / "in.mp4", images, fps=30, options=CLIP_OPTIONS)
     tiles = [tiler.split(torch.from_numpy(im).permute(2, 0, 1).float().div(255))[0] for im in images]
     out = tmp / "out.mp4"
 
@@ -129,8 +132,7 @@ def diagnose(args: argparse.Namespace, tmp: Path) -> int:
             finally:
                 if source_kind == "file":
                     src.close()
-            e = [t.emitted for t in stats.timelines]
-            return (len(e) - 1) / ((e[-1] - e[0]) / 1e9)
+            return rate_fps(stats.timelines)
         return run
 
     variants = {

@@ -1,7 +1,9 @@
 """streamsr: real-time 4x super-resolution (SRGAN / SRResNet) for endoscopy video.
 
-The few names a library user needs; see README.md for the command line. Names are imported on first use
-(PEP 562), so `import streamsr.transport` in a viewer does not pay for importing torch.
+The few names a library user needs (README.md, "Python API"; the command line is `streamsr --help`):
+`upscale(image)` and `enhance_video(input, output)` for one call, `Enhancer.build(...)` to hold an enhancer
+yourself, and the error family. Names are imported on first use (PEP 562), so `import streamsr` (or
+`streamsr.transport` in a viewer) does not pay for importing torch until a name needs it.
 """
 
 from __future__ import annotations
@@ -11,10 +13,19 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "upscale": "api",
+    "enhance_video": "api",
+    "VideoResult": "api",
     "EngineConfig": "backends",
     "select_engine": "backends",
     "Enhancer": "enhancer",
     "StreamSRError": "errors",
+    "InputError": "errors",
+    "OutputError": "errors",
+    "WeightsError": "errors",
+    "EngineUnavailableError": "errors",
+    "TransportError": "errors",
+    "Interrupted": "errors",
     "Frame": "frame",
     "Timeline": "frame",
     "Generator": "model",

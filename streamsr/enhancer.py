@@ -5,12 +5,16 @@ Sources and sinks never see tensors; the enhancer never sees where frames come f
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from .backends import EngineConfig, select_engine
 from .backends.base import Engine
+from .errors import InputError
 from .frame import Frame
-from .tiling import Tiler
+from .tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
 
 
 class Enhancer:
@@ -22,11 +26,45 @@ class Enhancer:
     """
 
     def __init__(self, engine: Engine, tiler: Tiler) -> None:
+        """Raises InputError (one line) when the engine cannot run this tiler's tiles: another scale, or a
+        fixed-window engine built for another window than `tiler.window`."""
         if tiler.scale != engine.scale:
-            raise ValueError(f"Tiler.scale {tiler.scale} != engine scale {engine.scale}")
+            raise InputError(f"Tiler.scale {tiler.scale} != engine scale {engine.scale}")
+        if engine.fixed_window is not None and engine.fixed_window != tiler.window:
+            raise InputError(
+                f"engine {engine.name!r} was built for {engine.fixed_window}x{engine.fixed_window} windows but "
+                f"the Tiler cuts {tiler.window}x{tiler.window} (tile {tiler.tile} + 2 x halo {tiler.halo}); "
+                f"build the engine with window={tiler.window} (Enhancer.build does)"
+            )
         self.engine = engine
         self.tiler = tiler
         self._pinned: torch.Tensor | None = None
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        engine: str = "auto",
+        device: str = "auto",
+        precision: str = "auto",
+        batch: int = 16,
+        tile: int = DEFAULT_TILE,
+        halo: int = DEFAULT_HALO,
+        weights: str | Path | None = None,
+        preset: str | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> "Enhancer":
+        """Select and build the engine (see `backends.select_engine` and EngineConfig for the arguments),
+        load the weights (None: the shipped ones), and wrap it with a Tiler(tile, halo). The engine is built
+        for the Tiler's window, so the two cannot disagree. Raises EngineUnavailableError / WeightsError
+        (one line); a compiled engine's first build takes seconds to minutes (then it is cached)."""
+        tiler = Tiler(tile=tile, halo=halo)
+        config = EngineConfig(
+            engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
+            weights=str(weights) if weights is not None else None, preset=preset,
+            cache_dir=str(cache_dir) if cache_dir is not None else None,
+        )
+        return cls(select_engine(config), tiler)
 
     @property
     def device(self) -> torch.device:

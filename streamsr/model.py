@@ -334,6 +334,8 @@ def load_generator(path: str | Path | None = None, *, preset: str | None = None,
 
 
 def weights_digest(path: str | Path | None = None) -> str:
-    """First 16 hex digits of the SHA-256 of a weights file: the model part of engine cache keys."""
+    """First 16 hex digits of the SHA-256 of a weights file's bytes: names the exact file a result was
+    measured with (benchmark reports). Engine cache keys do not use it: they hash the inference-form tensors
+    (`backends.cache.model_digest`), so the same weights saved twice share one engine."""
     path = resolve_weights(path)
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]

@@ -1,18 +1,19 @@
-"""Shared fixtures: small real videos made with PyAV, and tiny-preset generator weights."""
+"""Shared fixtures: small real videos made with PyAV (streamsr.testing), and tiny-preset generator weights."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-from fractions import Fraction
+from fractions import Fraction  # noqa: F401
 from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: F401
 import pytest
 import torch
 
 from streamsr.model import Generator, save_weights
+from streamsr.testing import make_clip, synthetic_image  # noqa: F401 - the tests import them from here
 
 
 def pytest_collection_modifyitems(config, items):
@@ -28,54 +29,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs CUDA"))
         if "tensorrt" in item.keywords and not trt:
             item.add_marker(pytest.mark.skip(reason="needs torch-tensorrt and CUDA"))
-
-
-def synthetic_image(i: int, width: int, height: int) -> np.ndarray:
-    """Deterministic (H, W, 3) uint8 frame i: smooth moving gradients plus texture, distinct per frame."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    r = 128 + 100 * np.sin((x + 3 * i) / 7.0)
-    g = 128 + 100 * np.cos((y - 2 * i) / 5.0)
-    b = (x * 3 + y * 5 + 11 * i) % 256
-    return np.stack([r, g, b], axis=-1).clip(0, 255).astype(np.uint8)
-
-
-def make_clip(
-    path: Path,
-    *,
-    frames: int = 8,
-    width: int = 48,
-    height: int = 40,
-    fps: int = 10,
-    audio: bool = False,
-    codec: str = "libx264",
-) -> Path:
-    """Encode a real test clip with PyAV (H.264 yuv420p by default, optional mono AAC track)."""
-    import av  # here, not at the top: the CUDA tests run on GPU machines that may have no PyAV
-
-    with av.open(str(path), "w") as out:
-        video = out.add_stream(codec, rate=fps)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        astream = out.add_stream("aac", rate=16000) if audio else None
-        if astream is not None:
-            astream.layout = "mono"
-        for i in range(frames):
-            vf = av.VideoFrame.from_ndarray(synthetic_image(i, width, height), format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1, fps)
-            for p in video.encode(vf):
-                out.mux(p)
-        for p in video.encode(None):
-            out.mux(p)
-        if astream is not None:
-            n = 16000 * frames // fps
-            tone = (0.1 * np.sin(np.arange(n) * 2 * np.pi * 440 / 16000)).astype(np.float32)
-            for s in range(0, n, 1024):
-                af = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 16000, s
-                for p in astream.encode(af):
-                    out.mux(p)
-            for p in astream.encode(None):
-                out.mux(p)
-    return path
 
 
 @pytest.fixture

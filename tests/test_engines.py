@@ -112,14 +112,30 @@ def test_compiled_outputs_are_not_aliased(built, tiles, reference):
     assert rel_error(b, reference[4:]) < REL_BOUND["fp32"]
 
 
-def test_compiled_other_window_runs_eager(built, model):
+def test_compiled_engine_refuses_other_windows(built):
+    """No silent eager fallback: tiles of another window are an error, and an Enhancer whose Tiler cuts
+    another window refuses the engine at construction."""
     if backends.unavailable_reason("torch-compile", CPU) is not None:
         pytest.skip("torch.compile unavailable")
+    from streamsr.enhancer import Enhancer
+    from streamsr.errors import InputError
+    from streamsr.tiling import Tiler
+
     engine = built("torch-compile", "fp32")
-    x = torch.rand(2, 3, 13, 17)
-    with torch.inference_mode():
-        ref = copy.deepcopy(model)(x)
-    assert rel_error(engine.run(x), ref) < REL_BOUND["fp32"]
+    assert engine.fixed_window == WINDOW
+    with pytest.raises(ValueError, match=f"built for \\(n, 3, {WINDOW}, {WINDOW}\\) tiles"):
+        engine.run(torch.rand(2, 3, 13, 17))
+    with pytest.raises(InputError, match=f"built for {WINDOW}x{WINDOW} windows"):
+        Enhancer(engine, Tiler(tile=16, halo=2))
+    Enhancer(engine, Tiler(tile=16, halo=(WINDOW - 16) // 2))
+
+
+def test_any_window_engines_say_so(built):
+    assert built("torch", "fp32").fixed_window is None
+    for name, precision in (("torch", "fp32"), ("onnxruntime", "fp32"), ("torch-compile", "fp32")):
+        if backends.unavailable_reason(name, CPU, precision) is None:
+            engine = built(name, precision)
+            assert engine.precision == precision and engine.dtype == backends.DTYPES[precision]
 
 
 def test_onnxruntime_takes_any_window(built, model):
@@ -217,16 +233,52 @@ def test_default_engine_dir_env(monkeypatch, tmp_path):
 
 
 def test_auto_on_cpu_is_the_measured_default(tiny_weights, tmp_path):
+    """ONNX Runtime is the measured CPU default (benchmarks/RESULTS.md, "Engines"), whenever it is installed."""
+    pytest.importorskip("onnxruntime")
     engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
                                         cache_dir=str(tmp_path)))
-    assert engine.name == backends.CPU_AUTO_ORDER[0]
+    assert engine.name == "onnxruntime"
     assert engine.device == CPU and engine.dtype == torch.float32
 
 
-def test_available_engines_lists_torch_first_class(monkeypatch):
+def test_auto_on_cpu_without_onnxruntime_is_torch_eager(monkeypatch, tiny_weights, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
+    engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
+                                        cache_dir=str(tmp_path)))
+    assert engine.name == "torch" and engine.precision == "fp32"
+    choice = backends.auto_choice("cpu")
+    assert choice.engine == "torch" and "onnxruntime is not installed" in choice.why
+
+
+def test_available_engines_lists_torch_first_class():
     names = backends.available_engines("cpu")
     assert "torch" in names and "tensorrt" not in names
-    assert names[0] == backends.CPU_AUTO_ORDER[0]
+    expected_first = "onnxruntime" if backends.unavailable_reason("onnxruntime", CPU) is None else "torch"
+    assert names[0] == expected_first
+
+
+def test_engine_statuses_name_every_engine_with_a_reason():
+    statuses = {s.name: s for s in backends.engine_statuses()}
+    assert set(statuses) == {"tensorrt", "torch-compile", "onnxruntime", "torch"}
+    assert statuses["torch"].available and statuses["torch"].reason is None
+    for s in statuses.values():
+        assert s.available == (s.reason is None)
+        assert s.reason is None or ("\n" not in s.reason and not s.reason.startswith("engine "))
+
+
+def test_tensorrt_reasons_say_what_is_missing(monkeypatch):
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", None)
+    status = {s.name: s for s in backends.engine_statuses()}["tensorrt"]
+    assert status.reason.startswith("torch-tensorrt is not installed (pip install 'streamsr[tensorrt]'")
+    from streamsr.backends import tensorrt as trt_backend
+
+    import importlib.machinery
+
+    monkeypatch.setitem(sys.modules, "torch_tensorrt", type(sys)("torch_tensorrt"))  # "installed"...
+    sys.modules["torch_tensorrt"].__spec__ = importlib.machinery.ModuleSpec("torch_tensorrt", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # ...but no GPU
+    with pytest.raises(EngineUnavailableError, match="engine 'tensorrt' is not available - no CUDA device"):
+        trt_backend._import_trt()
 
 
 @pytest.mark.parametrize(
@@ -249,8 +301,8 @@ def test_select_engine_errors_are_one_line(tiny_weights, config, needle):
 def test_cuda_engines_without_cuda(tiny_weights, model):
     with pytest.raises(EngineUnavailableError, match="CUDA is not available"):
         select_engine(EngineConfig(engine="tensorrt", device="cuda", weights=str(tiny_weights)))
-    with pytest.raises(EngineUnavailableError, match="CUDA"):
-        build_engine("tensorrt", copy.deepcopy(model), device=torch.device("cuda"), precision="fp16")
+    with pytest.raises(EngineUnavailableError, match="tensorrt"):
+        build_engine("tensorrt", copy.deepcopy(model), device=torch.device("cuda"), precision="fp16", window=WINDOW)
 
 
 def test_missing_onnxruntime_is_unavailable(monkeypatch, tiny_weights, tmp_path):
@@ -360,6 +412,8 @@ def test_tensorrt_matches_fp32_eager_and_caches(model, tiles, reference, tmp_pat
     assert torch.equal(again.run(tiles.to(CUDA)), engine.run(tiles.to(CUDA)))
     other = make(WINDOW + 8)  # key mismatch (window): a new engine is built
     assert not other.reused and other.artifact != engine.artifact
+    with pytest.raises(ValueError, match="built for"):  # and no engine runs a window it was not built for
+        engine.run(torch.rand(2, 3, WINDOW + 8, WINDOW + 8, device=CUDA))
 
 
 # ---- streamsr export --------------------------------------------------------------------------------------
@@ -396,23 +450,25 @@ def run_cli_export(weights, engine_dir, engine: str):
     return run_cli("export", "--engine", engine, "--weights", str(weights), "--engine-dir", str(engine_dir))
 
 
-def test_tensorrt_precision_kwargs_follow_the_installed_api():
-    """Which precision switches reach torch-tensorrt for its three API generations (no GPU needed)."""
+@pytest.mark.tensorrt
+@pytest.mark.parametrize("precision", ["fp16", "fp32"])
+def test_tensorrt_precision_kwargs_fit_the_installed_api(model, tmp_path, precision):
+    """Against the installed torch-tensorrt, not a copy of its signature: the switches we pass bind to its
+    converter, and the engine it builds computes in the precision asked for (the I/O dtypes TensorRT
+    reports, and an fp32 engine accurate to fp32 eager, which TF32 would not be)."""
     import inspect
 
-    from streamsr.backends.tensorrt import _precision_kwargs
+    import torch_tensorrt
 
-    def params(fn):
-        return inspect.signature(fn).parameters
+    from streamsr.backends.tensorrt import TensorRTEngine, _precision_kwargs
 
-    def old(exported, inputs=None, *, enabled_precisions=None): ...
-    def mid(exported, *, arg_inputs=None, enabled_precisions=None, use_explicit_typing=False, disable_tf32=False): ...
-    def new(exported, *, arg_inputs=None, enabled_precisions=None, use_explicit_typing=True, disable_tf32=False): ...
-
-    assert _precision_kwargs(params(old), torch.float16) == {"enabled_precisions": {torch.float16}}
-    assert _precision_kwargs(params(mid), torch.float16) == {"enabled_precisions": {torch.float16}}
-    assert _precision_kwargs(params(new), torch.float16) == {}
-    assert _precision_kwargs(params(new), torch.float32) == {"disable_tf32": True}
+    convert = torch_tensorrt.dynamo.convert_exported_program_to_serialized_trt_engine
+    params = inspect.signature(convert).parameters
+    dtype = backends.DTYPES[precision]
+    inspect.signature(convert).bind(None, **_precision_kwargs(params, dtype))  # raises on an unknown switch
+    engine = TensorRTEngine(copy.deepcopy(model), device=CUDA, precision=precision, batch=2, window=WINDOW,
+                            cache_dir=tmp_path)
+    assert engine._in_dtype == dtype and engine._out_dtype == dtype
 
 
 def test_onnxruntime_runs_large_batches_in_chunks(built, tiles, reference, monkeypatch):

@@ -90,7 +90,29 @@ def test_fold_for_inference_is_the_engines_form_of_the_shipped_weights():
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         torch.testing.assert_close(engines(x), paper(x), rtol=1e-4, atol=2e-5)
-        torch.testing.assert_close(fold_for_inference(paper)(x), engines(x), rtol=0, atol=0)
+
+
+def _fold_by_hand(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """BN(conv(x)) = conv'(x) with w' = w * g / sqrt(var + eps), b' = (b - mean) * g / sqrt(var + eps) + beta."""
+    k = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    return conv.weight * k[:, None, None, None], (conv.bias - bn.running_mean) * k + bn.bias
+
+
+def test_shipped_batchnorms_are_folded_by_the_formula():
+    """Independently of torch's fuse helper: every folded conv of the shipped weights holds the BN fold
+    written out by hand, and the shipped BNs are far enough from identity that skipping them would show."""
+    paper = load_generator(SHIPPED_WEIGHTS, fold=False)
+    folded = fold_batchnorm(paper)
+    pairs = [(b.conv1, b.bn1, f.conv1) for b, f in zip(paper.body, folded.body)]
+    pairs += [(b.conv2, b.bn2, f.conv2) for b, f in zip(paper.body, folded.body)]
+    pairs.append((paper.body_conv, paper.body_bn, folded.body_conv))
+    with torch.no_grad():
+        for conv, bn, fused in pairs:
+            w, b = _fold_by_hand(conv, bn)
+            torch.testing.assert_close(fused.weight, w, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(fused.bias, b, rtol=1e-5, atol=1e-6)
+        scales = torch.cat([bn.weight / torch.sqrt(bn.running_var + bn.eps) for _, bn, _ in pairs])
+        assert float((scales - 1).abs().max()) > 0.05  # trained statistics: the fold is not a no-op
 
 
 def test_weights_round_trip(tmp_path: Path):

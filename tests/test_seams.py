@@ -1,17 +1,14 @@
 """With the real shipped generator, tiled output matches whole-frame output closely enough that no seam
-shows: measured by benchmarks/halo.py, asserted here at the default tile and halo."""
-
-import importlib.util
-from pathlib import Path
+shows: measured by `streamsr.bench.seams` (benchmarks/halo.py tabulates it), asserted here at the default
+tile and halo."""
 
 import torch
 
 from streamsr.backends import TorchEngine
+from streamsr.bench import seams
 from streamsr.enhancer import Enhancer
 from streamsr.model import SHIPPED_WEIGHTS, load_generator
 from streamsr.tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
-
-HALO_SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "halo.py"
 
 # Measured with the shipped weights on the sample clip (README, "Tiling and seams"): halo 6 gave a worst
 # frame of 61.4 dB and at most 2 levels of 255 (halo 4: 57.1 dB / 5; no halo: 46.8 dB / 42); the bounds
@@ -20,29 +17,20 @@ MIN_SEAM_PSNR_DB = 58.0
 MAX_SEAM_DIFF = 3
 
 
-def load_halo_script():
-    spec = importlib.util.spec_from_file_location("halo_bench", HALO_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_shipped_generator_tiles_without_visible_seams():
-    halo = load_halo_script()
     model = load_generator(SHIPPED_WEIGHTS)
     engine = TorchEngine(model, device=torch.device("cpu"), precision="fp32", batch=32)
     enhancer = Enhancer(engine, Tiler(tile=DEFAULT_TILE, halo=DEFAULT_HALO))
-    frames = halo.sample_frames(every=10)
-    psnr, max_diff = halo.seam_error(enhancer, engine.model, frames)
+    frames = seams.sample_frames(every=10)
+    psnr, max_diff = seams.seam_error(enhancer, engine.model, frames)
     assert psnr >= MIN_SEAM_PSNR_DB
     assert max_diff <= MAX_SEAM_DIFF
 
 
 def test_no_halo_does_show_seams():
     """The check above can fail: without a halo the same measurement sees the seams."""
-    halo = load_halo_script()
     model = load_generator(SHIPPED_WEIGHTS)
     engine = TorchEngine(model, device=torch.device("cpu"), precision="fp32", batch=32)
     enhancer = Enhancer(engine, Tiler(tile=DEFAULT_TILE, halo=0))
-    psnr, max_diff = halo.seam_error(enhancer, engine.model, halo.sample_frames(every=10))
+    psnr, max_diff = seams.seam_error(enhancer, engine.model, seams.sample_frames(every=10))
     assert psnr < MIN_SEAM_PSNR_DB and max_diff > MAX_SEAM_DIFF

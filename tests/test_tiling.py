@@ -5,23 +5,8 @@ import torch.nn.functional as F
 from streamsr.backends import TorchEngine
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
+from streamsr.testing import NearestEngine
 from streamsr.tiling import Tiler
-
-
-class NearestEngine:
-    """A fake engine: nearest-neighbour 4x. Tiled output must equal whole-frame output bit for bit."""
-
-    name = "nearest"
-    device = torch.device("cpu")
-    dtype = torch.float32
-    batch = 5
-    scale = 4
-
-    def run(self, tiles):
-        return F.interpolate(tiles, scale_factor=4, mode="nearest")
-
-    def describe(self):
-        return "nearest 4x"
 
 
 @pytest.mark.parametrize("size", [(1, 1), (5, 7), (31, 33), (32, 32), (40, 96), (61, 100)])

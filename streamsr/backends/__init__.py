@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from ..errors import EngineUnavailableError
 from ..model import Generator, load_generator
-from .base import DTYPES, PRECISIONS, Engine, EngineConfig
+from .base import DTYPES, PRECISIONS, Engine, EngineConfig, unavailable
 from .torch_engine import TorchEngine
 
 __all__ = [
@@ -28,6 +29,10 @@ __all__ = [
     "select_engine",
     "resolve_device",
     "available_engines",
+    "engine_statuses",
+    "auto_choice",
+    "EngineStatus",
+    "AutoChoice",
     "ENGINES",
     "DTYPES",
     "PRECISIONS",
@@ -41,13 +46,12 @@ ENGINES = ("tensorrt", "torch-compile", "onnxruntime", "torch")
 CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
 
 CPU_AUTO_ORDER = ("onnxruntime", "torch")
-"""The CPU default, from benchmarks/engines.py on the project's 2-core AMD EPYC (Zen 3, AVX2, no AVX512-BF16),
-srgan-x4-lite in `fold_for_inference` form, 44x44 windows, interleaved medians (benchmarks/RESULTS.md,
-"Engines"). ONNX Runtime fp32 vs torch eager channels_last fp32: 1.06x at batch 4, 1.06x at 16, 1.08x at 32
-and 64 (1.10x per CPU-second at every batch), 1.08x on whole 160x120 frames, with fp32-level error (PSNR
-> 120 dB vs eager NCHW). torch.compile (freezing) 1.02-1.06x, but after a 9-11 s compile in every process;
-eager bf16 0.12x (emulated, 52 dB); eager NCHW 0.78x. Torch eager is the fallback when onnxruntime is not
-installed and for bf16/fp16. (Before the sub-pixel tail, eager overtook ORT above batch 16; no longer.)"""
+"""The CPU default, chosen by benchmarks/engines.py (srgan-x4-lite in `fold_for_inference` form, 44x44
+windows, interleaved medians): ONNX Runtime fp32 was the fastest engine per call and per CPU-second at every
+batch measured, with fp32-level error; torch.compile was no faster after paying a compile in every process,
+bf16 is emulated on CPUs without AVX512-BF16/AMX. The figures and the reasoning are in benchmarks/RESULTS.md
+("Engines") and benchmarks/results/engines-cpu.md; they are not copied here so they cannot go stale.
+Torch eager is the fallback when onnxruntime is not installed and for bf16/fp16."""
 
 _PRECISIONS_OF = {
     "tensorrt": ("fp16", "fp32"),
@@ -78,30 +82,35 @@ def default_precision(device: torch.device) -> str:
     return "fp16" if device.type == "cuda" else "fp32"
 
 
+def _check(name: str, device: torch.device, precision: str | None) -> None:
+    """Raise `base.unavailable(name, reason)` when engine `name` cannot run on `device` (at `precision`)."""
+    if precision is not None and precision not in _PRECISIONS_OF[name]:
+        raise unavailable(name, f"it does not run {precision} (it runs {', '.join(_PRECISIONS_OF[name])})")
+    if name == "tensorrt":
+        from .tensorrt import _import_trt
+
+        _import_trt()  # first: "not installed" / "no CUDA device" say more than "wrong device"
+        if device.type != "cuda":
+            raise unavailable(name, "it runs on CUDA devices only; use --device cuda")
+    elif name == "torch-compile":
+        from .compiled import _check_compile_available
+
+        _check_compile_available(device)
+    elif name == "onnxruntime":
+        from .onnxruntime_engine import _import_ort
+
+        if device.type != "cpu":
+            raise unavailable(name, "it runs on the CPU only")
+        _import_ort()
+
+
 def unavailable_reason(name: str, device: torch.device, precision: str | None = None) -> str | None:
-    """Why engine `name` cannot run on `device` (at `precision`), or None when it can. Cheap: imports and
-    capability checks only, nothing is built."""
+    """Why engine `name` cannot run on `device` (at `precision`) as one line, or None when it can. Cheap:
+    imports and capability checks only, nothing is built."""
     if name not in ENGINES:
         return f"unknown engine {name!r}; available: auto, {', '.join(ENGINES)}"
-    if precision is not None and precision not in _PRECISIONS_OF[name]:
-        return f"engine {name!r} does not run {precision} (it runs {', '.join(_PRECISIONS_OF[name])})"
     try:
-        if name == "tensorrt":
-            from .tensorrt import _import_trt
-
-            _import_trt()  # first: "no CUDA" / "no torch-tensorrt" say more than "wrong device"
-            if device.type != "cuda":
-                return "engine 'tensorrt' runs on CUDA devices only; use --device cuda"
-        elif name == "torch-compile":
-            from .compiled import _check_compile_available
-
-            _check_compile_available(device)
-        elif name == "onnxruntime":
-            from .onnxruntime_engine import _import_ort
-
-            if device.type != "cpu":
-                return "engine 'onnxruntime' runs on the CPU only"
-            _import_ort()
+        _check(name, device, precision)
     except EngineUnavailableError as e:
         return str(e)
     return None
@@ -115,6 +124,64 @@ def available_engines(device: torch.device | str | None = None) -> list[str]:
     return [n for n in names if unavailable_reason(n, device) is None]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineStatus:
+    """Whether one registered engine can run on this machine. device: where it was checked (CUDA engines on
+    cuda, onnxruntime on cpu, the others on the "auto" device); reason: the short phrase why not, or None."""
+
+    name: str
+    device: str
+    reason: str | None
+
+    @property
+    def available(self) -> bool:
+        return self.reason is None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoChoice:
+    """What `select_engine(engine="auto")` picks on `device`, and why (one line)."""
+
+    engine: str
+    device: str
+    why: str
+
+
+def engine_statuses() -> list[EngineStatus]:
+    """Every registered engine (ENGINES order) with its availability on this machine; builds nothing."""
+    auto = resolve_device("auto")
+    out = []
+    for name in ENGINES:
+        device = {"tensorrt": torch.device("cuda"), "onnxruntime": torch.device("cpu")}.get(name, auto)
+        try:
+            _check(name, device, None)
+            reason = None
+        except EngineUnavailableError as e:
+            reason = getattr(e, "reason", str(e))
+        out.append(EngineStatus(name=name, device=device.type, reason=reason))
+    return out
+
+
+def auto_choice(device: torch.device | str | None = None) -> AutoChoice:
+    """The engine "auto" resolves to on `device` (default: the "auto" device): the first available one of
+    the device's auto order. (A build that fails at run time makes select_engine go on to the next.)"""
+    device = resolve_device("auto") if device is None else torch.device(device)
+    order = CUDA_AUTO_ORDER if device.type == "cuda" else CPU_AUTO_ORDER
+    precision = default_precision(device)
+    skipped = []
+    for name in order:
+        reason = unavailable_reason(name, device, precision)
+        if reason is None:
+            basis = ("fastest measured on CPU, benchmarks/RESULTS.md \"Engines\"" if device.type == "cpu"
+                     else "TensorRT > compiled torch with CUDA graphs > eager, benchmarks/RESULTS.md")
+            why = f"first available of {' > '.join(order)} on {device.type} ({basis})"
+            if skipped:
+                why += "; skipped " + "; ".join(skipped)
+            return AutoChoice(engine=name, device=device.type, why=why)
+        skipped.append(reason)
+    raise AssertionError("torch eager is always available")  # the last of every auto order
+
+
 def build_engine(
     name: str,
     model: Generator,
@@ -122,11 +189,12 @@ def build_engine(
     device: torch.device,
     precision: str,
     batch: int = 16,
-    window: int = 48,
+    window: int,
     cache_dir: str | Path | None = None,
 ) -> Engine:
     """Build engine `name` for `model` in inference form (`fold_for_inference`); the engine may move or cast
-    it, so pass a copy to keep yours.
+    it, so pass a copy to keep yours. window: the LR tile edge incl. halo (`Tiler.window`) fixed-window
+    engines are built for; the others take any window and ignore it.
 
     Raises EngineUnavailableError (one line) when the engine cannot run here or at that precision.
     Compiled engines build or load their cached artifact here (seconds to minutes on first use).

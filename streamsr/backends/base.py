@@ -7,6 +7,10 @@ Contract of `Engine.run(tiles)`:
     returns: (n, 3, 4w, 4w) float tensor on `engine.device` (dtype `engine.dtype`), unclamped.
 The caller (Enhancer) splits work into chunks of at most `engine.batch` tiles; engines that need a fixed
 batch pad internally and slice the result.
+
+The window has one source of truth, the Tiler (`Tiler.window` = tile + 2 * halo): `Enhancer.build` builds
+the engine for it, and an Enhancer refuses (at construction) an engine whose `fixed_window` is another one.
+A fixed-window engine given tiles of another window raises ValueError; none silently runs them eagerly.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
+from ..errors import EngineUnavailableError
+from ..tiling import DEFAULT_WINDOW
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -30,6 +35,10 @@ class Engine(Protocol):
     dtype: torch.dtype
     batch: int
     scale: int
+    precision: str
+    """"fp32", "fp16" or "bf16": what the engine computes in (`dtype` is its torch dtype)."""
+    fixed_window: int | None
+    """The one LR window edge (tile + 2 * halo) the engine was built for, or None when it takes any."""
 
     def run(self, tiles: torch.Tensor) -> torch.Tensor: ...
 
@@ -44,7 +53,8 @@ class EngineConfig:
 
     engine: registry name or "auto"; device: "cpu", "cuda", "cuda:N" or "auto";
     precision: "fp32" | "fp16" | "bf16" | "auto"; batch: tiles per engine call;
-    window: LR tile edge incl. halo the engine will see (compiled engines are built for it);
+    window: LR tile edge incl. halo the engine will see (compiled engines are built for it); keep it the
+    Tiler's `window` (`Enhancer.build` does), or the Enhancer refuses the engine;
     weights: safetensors path or None for the shipped default; preset: required preset name or None;
     cache_dir: where compiled engines (.onnx, .engine) are cached; None = `backends.cache.default_engine_dir()`.
     """
@@ -53,7 +63,7 @@ class EngineConfig:
     device: str = "auto"
     precision: str = "auto"
     batch: int = 16
-    window: int = DEFAULT_TILE + 2 * DEFAULT_HALO
+    window: int = DEFAULT_WINDOW
     weights: str | None = None
     preset: str | None = None
     cache_dir: str | None = None
@@ -65,3 +75,23 @@ class EngineConfig:
             raise ValueError(f"EngineConfig.window must be >= 1, got {self.window}")
         if self.precision not in PRECISIONS + ("auto",):
             raise ValueError(f"EngineConfig.precision must be one of {PRECISIONS + ('auto',)}, got {self.precision!r}")
+
+
+def unavailable(name: str, reason: str) -> EngineUnavailableError:
+    """The one error shape for an engine that cannot run here: "engine 'NAME' is not available - REASON".
+
+    `reason` (a short phrase such as "no CUDA device") is kept on the error as `.reason`, so `streamsr info`
+    can list it without parsing the message."""
+    error = EngineUnavailableError(f"engine {name!r} is not available - {reason}")
+    error.reason = reason  # type: ignore[attr-defined]
+    return error
+
+
+def check_window(engine_name: str, fixed_window: int | None, tiles: "torch.Tensor") -> None:
+    """ValueError (one line) when a fixed-window engine is handed tiles of another shape: such engines run
+    only the shape they were built for rather than falling back to slow eager inference unannounced."""
+    if fixed_window is not None and tuple(tiles.shape[1:]) != (3, fixed_window, fixed_window):
+        raise ValueError(
+            f"engine {engine_name!r} was built for (n, 3, {fixed_window}, {fixed_window}) tiles, got "
+            f"{tuple(tiles.shape)}; build it for the Tiler's window (Enhancer.build does)"
+        )

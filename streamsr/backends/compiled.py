@@ -4,8 +4,8 @@ fixed batch shape, and on CUDA a CUDA graph captured around it.
 Why a fixed shape: CUDA graphs replay one recorded shape, and Inductor specialises its kernels to shapes;
 every call therefore runs a full (batch, 3, w, w) batch and a last partial batch is padded (the pad rows
 compute garbage that is sliced away). The Enhancer's chunks are full except the last one of each frame, so
-the waste is below one batch per frame. Tiles of another window (the per-tile-loop baseline's border tiles)
-run through the uncompiled model instead of triggering a recompile.
+the waste is below one batch per frame. Tiles of another window raise ValueError: the engine runs only the
+shape it was built for (`fixed_window`), never a silent eager fallback or recompile.
 
 CUDA path: fp16 (default) and channels_last, static input/output buffers, the graph captured after warm-up
 on a side stream (as torch.cuda.graphs documents), replays on the current stream. CPU inputs are staged
@@ -21,24 +21,25 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import EngineUnavailableError
 from ..model import Generator
-from .base import DTYPES
+from .base import DTYPES, check_window, unavailable
+
+KIND = "torch-compile"
 
 
 def _check_compile_available(device: torch.device) -> None:
     if not hasattr(torch, "compile"):
-        raise EngineUnavailableError("engine 'torch-compile' needs torch >= 2.0")
+        raise unavailable(KIND, "it needs torch >= 2.0")
     if device.type == "cpu":
         import shutil
 
         if not (shutil.which("g++") or shutil.which("c++") or shutil.which("clang++")):
-            raise EngineUnavailableError("engine 'torch-compile' on CPU needs a C++ compiler (g++ or clang++) on PATH")
+            raise unavailable(KIND, "no C++ compiler (g++ or clang++) on PATH, which it needs on the CPU")
     elif device.type == "cuda":
         try:
             import triton  # noqa: F401
         except ImportError:
-            raise EngineUnavailableError("engine 'torch-compile' on CUDA needs triton (pip install triton)") from None
+            raise unavailable(KIND, "triton is not installed (pip install triton), which it needs on CUDA") from None
 
 
 class CompiledTorchEngine:
@@ -54,7 +55,7 @@ class CompiledTorchEngine:
     Construction compiles and (on CUDA) captures: it takes seconds to minutes.
     """
 
-    name = "torch-compile"
+    name = KIND
 
     def __init__(
         self,
@@ -63,7 +64,7 @@ class CompiledTorchEngine:
         device: torch.device | str,
         precision: str = "fp32",
         batch: int = 16,
-        window: int = 48,
+        window: int,
         cuda_graph: bool = True,
     ) -> None:
         self.device = torch.device(device)
@@ -71,7 +72,6 @@ class CompiledTorchEngine:
         self.precision = precision
         self.dtype = DTYPES[precision]
         self.batch = batch
-        self.window = window
         self.fixed_window = window
         self.scale = model.preset.scale
         self.model = model.eval().to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
@@ -130,12 +130,9 @@ class CompiledTorchEngine:
     @torch.inference_mode()
     def run(self, tiles: torch.Tensor) -> torch.Tensor:
         n = tiles.shape[0]
-        if tuple(tiles.shape[1:]) != (3, self.window, self.window) or n > self.batch:
-            if n > self.batch:
-                raise ValueError(f"torch-compile engine takes at most {self.batch} tiles per call, got {n}")
-            # another window (e.g. a frame-border tile of a per-tile loop): the uncompiled model, no recompile
-            x = tiles.to(device=self.device, dtype=self.dtype).contiguous(memory_format=torch.channels_last)
-            return self.model(x)
+        if n > self.batch:
+            raise ValueError(f"torch-compile engine takes at most {self.batch} tiles per call, got {n}")
+        check_window(KIND, self.fixed_window, tiles)
         self._load(tiles, n)
         if self.graph is None:
             return self.compiled(self._static_in)[:n]  # Inductor allocates a fresh output per call
@@ -154,4 +151,4 @@ class CompiledTorchEngine:
 
     def describe(self) -> str:
         graph = " + CUDA graph" if self.graph is not None else ""
-        return f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, window {self.window})"
+        return f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, window {self.fixed_window})"

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..errors import EngineUnavailableError
 from ..model import Generator
 from . import cache
+from .base import unavailable
 
 OPSET = 17
 """ONNX opset of the export: PixelShuffle lowers to DepthToSpace(CRD) and PReLU to PRelu, both long stable;
@@ -41,9 +41,7 @@ def _import_ort() -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise EngineUnavailableError(
-            "engine 'onnxruntime' needs the onnxruntime package: pip install 'streamsr[onnx]'"
-        ) from None
+        raise unavailable(KIND, "onnxruntime is not installed (pip install 'streamsr[onnx]')") from None
     return onnxruntime
 
 
@@ -126,10 +124,10 @@ class OnnxRuntimeEngine:
         ort = _import_ort()
         self.device = torch.device(device)
         if self.device.type != "cpu":
-            raise EngineUnavailableError(f"engine 'onnxruntime' runs on the CPU only, not {self.device}; use tensorrt or torch-compile on CUDA")
+            raise unavailable(KIND, f"it runs on the CPU only, not {self.device}; use tensorrt or torch-compile on CUDA")
         if precision != "fp32":
             # ORT's CPU provider has no bf16/fp16 conv kernels: such a graph would run cast-wrapped fp32 or fail
-            raise EngineUnavailableError(f"engine 'onnxruntime' runs fp32 on the CPU, not {precision}; use --precision fp32")
+            raise unavailable(KIND, f"it runs fp32 on the CPU, not {precision}; use --precision fp32")
         self.precision = precision
         self.dtype = torch.float32
         self.batch = batch

@@ -17,6 +17,7 @@ Without CUDA, torch-tensorrt or tensorrt the engine raises EngineUnavailableErro
 from __future__ import annotations
 
 import copy
+import importlib.util
 import inspect
 from pathlib import Path
 from collections.abc import Mapping
@@ -27,27 +28,26 @@ import torch
 from ..errors import EngineUnavailableError
 from ..model import Generator
 from . import cache
-from .base import DTYPES
+from .base import DTYPES, check_window, unavailable
 
 KIND = "tensorrt"
 
 
 def _import_trt() -> tuple[Any, Any]:
-    """(tensorrt, torch_tensorrt) modules, or EngineUnavailableError saying which is missing."""
+    """(tensorrt, torch_tensorrt) modules, or EngineUnavailableError saying what is missing (installed
+    first: that is what a user can fix with pip, and the check imports nothing)."""
+    if importlib.util.find_spec("torch_tensorrt") is None:
+        raise unavailable(KIND, "torch-tensorrt is not installed (pip install 'streamsr[tensorrt]', matching your torch version)")
     if not torch.cuda.is_available():
-        raise EngineUnavailableError("engine 'tensorrt' needs a CUDA GPU, and CUDA is not available on this machine")
+        raise unavailable(KIND, "no CUDA device")
     try:
         import torch_tensorrt
-    except ImportError:
-        raise EngineUnavailableError(
-            "engine 'tensorrt' needs torch-tensorrt: pip install 'streamsr[tensorrt]' (matching your torch version)"
-        ) from None
     except Exception as e:  # a torch-tensorrt built for another torch fails at import with OSError/RuntimeError
-        raise EngineUnavailableError(f"engine 'tensorrt': torch-tensorrt failed to import ({type(e).__name__}: {e})".splitlines()[0]) from None
+        raise unavailable(KIND, f"torch-tensorrt failed to import ({type(e).__name__}: {e})".splitlines()[0]) from None
     try:
         import tensorrt
     except ImportError:
-        raise EngineUnavailableError("engine 'tensorrt' needs the tensorrt Python package (installed with torch-tensorrt)") from None
+        raise unavailable(KIND, "the tensorrt Python package is missing (it comes with torch-tensorrt)") from None
     return tensorrt, torch_tensorrt
 
 
@@ -141,7 +141,7 @@ class TensorRTEngine:
 
     tiles: (n, 3, window, window) float in [0, 1], 1 <= n <= batch, on any device (moved to the GPU);
     returns (n, 3, 4*window, 4*window) tensor of `self.dtype` on `self.device` (a fresh tensor).
-    Tiles of another window run through the eager model on the same device (no rebuild).
+    Tiles of another window raise ValueError (`fixed_window` is the only shape the engine was built for).
     """
 
     name = KIND
@@ -153,21 +153,20 @@ class TensorRTEngine:
         device: torch.device | str = "cuda",
         precision: str = "fp16",
         batch: int = 16,
-        window: int = 48,
+        window: int,
         cache_dir: str | Path | None = None,
     ) -> None:
         trt, _ = _import_trt()
         self.device = torch.device(device)
         if self.device.type != "cuda":
-            raise EngineUnavailableError(f"engine 'tensorrt' runs on CUDA devices, not {self.device}")
+            raise unavailable(KIND, f"it runs on CUDA devices, not {self.device}")
         if self.device.index is None:
             self.device = torch.device("cuda", torch.cuda.current_device())
         if precision not in ("fp16", "fp32"):
-            raise EngineUnavailableError(f"engine 'tensorrt' builds fp16 or fp32 engines, not {precision}")
+            raise unavailable(KIND, f"it builds fp16 or fp32 engines, not {precision}")
         self.precision = precision
         self.dtype = DTYPES[precision]
         self.batch = batch
-        self.window = window
         self.fixed_window = window
         self.scale = model.preset.scale
         with torch.cuda.device(self.device):
@@ -184,8 +183,6 @@ class TensorRTEngine:
         self._input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self._output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
         self._in_dtype = self._torch_dtype(self._input)
-        # tiles of another window (per-tile-loop baselines) run eagerly rather than forcing a rebuild
-        self.fallback = model.eval().to(device=self.device, dtype=self.dtype, memory_format=torch.channels_last)
         self._out_dtype = self._torch_dtype(self._output)
 
     def _torch_dtype(self, tensor_name: str) -> torch.dtype:
@@ -197,11 +194,10 @@ class TensorRTEngine:
         n = tiles.shape[0]
         if n > self.batch:
             raise ValueError(f"tensorrt engine takes at most {self.batch} tiles per call, got {n}")
-        if tuple(tiles.shape[1:]) != (3, self.window, self.window):
-            x = tiles.to(device=self.device, dtype=self.dtype, non_blocking=True)
-            return self.fallback(x.contiguous(memory_format=torch.channels_last))
+        check_window(KIND, self.fixed_window, tiles)
         x = tiles.to(device=self.device, dtype=self._in_dtype, non_blocking=True).contiguous()
-        out = torch.empty((n, 3, self.scale * self.window, self.scale * self.window), device=self.device,
+        w = self.scale * self.fixed_window
+        out = torch.empty((n, 3, w, w), device=self.device,
                           dtype=self._out_dtype)
         self.context.set_input_shape(self._input, tuple(x.shape))
         self.context.set_tensor_address(self._input, x.data_ptr())
@@ -216,4 +212,4 @@ class TensorRTEngine:
     def describe(self) -> str:
         state = "cached" if self.reused else "built"
         return (f"tensorrt on {self.device} ({torch.cuda.get_device_name(self.device)}, {self.precision}, "
-                f"batch 1..{self.batch}, window {self.window}; {state} {self.artifact.name})")
+                f"batch 1..{self.batch}, window {self.fixed_window}; {state} {self.artifact.name})")

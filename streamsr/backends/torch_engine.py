@@ -18,6 +18,7 @@ class TorchEngine:
     See `backends.base` for the run() contract."""
 
     name = "torch"
+    fixed_window = None
 
     def __init__(
         self,

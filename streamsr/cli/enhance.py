@@ -9,12 +9,13 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
+from ..enhancer import Enhancer
 from ..errors import StreamSRError
 from ..jobs import enhance_video, plan_jobs
 from ..sinks import EncoderOptions
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import (
-    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath, build_enhancer,
+    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
 )
 
 
@@ -41,7 +42,7 @@ def enhance(
     jobs = plan_jobs(input, output, compare=compare, overwrite=overwrite)
     if input.is_dir():
         output.mkdir(parents=True, exist_ok=True)
-    enhancer = build_enhancer(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+    enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
                               halo=halo, weights=weights, preset=preset)
     eng = enhancer.engine
     encoder = EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt)

@@ -10,15 +10,13 @@ from typing import List, Optional
 import typer
 from tqdm import tqdm
 
-from ..backends import EngineConfig, select_engine
-from ..enhancer import Enhancer
-from ..errors import InputError
 from ..degradations import SUITE
-from ..errors import OutputError
+from ..enhancer import Enhancer
+from ..errors import InputError, OutputError
 from ..evaluate import (bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_suite, format_table, grid_image,
                         list_frames, suite_json, write_png)  # fmt: skip
 from ..model import SHIPPED_WEIGHTS
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
 
 
@@ -46,17 +44,15 @@ def eval(  # noqa: A001 - the command is called eval
     frames = list_frames(frames_dir, limit=limit)
     if json_path is not None and not json_path.parent.is_dir():
         raise OutputError(f"cannot write {json_path}: folder {json_path.parent} does not exist")
-    tiler = Tiler(tile=tile, halo=halo)
     methods = {"bicubic": bicubic_upscaler}
     for w in weights or [SHIPPED_WEIGHTS]:
-        eng = select_engine(
-            EngineConfig(engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
-                         weights=str(w))  # fmt: skip
-        )
+        enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+                                  halo=halo, weights=w)
+        eng = enhancer.engine
         name = w.stem if w != SHIPPED_WEIGHTS else f"{w.stem} (shipped)"
         if name in methods:
             raise InputError(f"two --weights files are both named {w.stem!r}; rename one")
-        methods[name] = enhancer_upscaler(Enhancer(eng, tiler))
+        methods[name] = enhancer_upscaler(enhancer)
         if not quiet:
             print(f"streamsr: {name}: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)
     with tqdm(total=len(frames), desc="eval", unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..backends import EngineConfig, select_engine
+from ..enhancer import Enhancer
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 
 
@@ -30,13 +30,8 @@ def export(
     if precision not in ("fp32", "fp16", "bf16", "auto"):
         raise typer.BadParameter(f"--precision must be fp32, fp16, bf16 or auto, got {precision!r}")
     t0 = time.perf_counter()
-    built = select_engine(
-        EngineConfig(
-            engine=engine, device=device, precision=precision, batch=batch, window=tile + 2 * halo,
-            weights=str(weights) if weights else None, preset=preset,
-            cache_dir=str(engine_dir) if engine_dir else None,
-        )
-    )
+    built = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
+                           weights=weights, preset=preset, cache_dir=engine_dir).engine
     seconds = time.perf_counter() - t0
     artifact = getattr(built, "artifact", None)
     verb = "loaded" if getattr(built, "reused", False) else "built"

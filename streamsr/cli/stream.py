@@ -20,8 +20,9 @@ from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..sources import CaptureOptions, LiveOptions, is_live, open_source
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher
+from ..urls import redact_url
 from .options import (
-    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath, build_enhancer,
+    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
 )
 
 
@@ -42,12 +43,6 @@ def _parse_av_options(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--av-option {p!r} is not KEY=VALUE")
         out[k] = v
     return out
-
-
-def _shown(source: str) -> str:
-    """The source as printed: a URL without its user:password part."""
-    scheme, sep, rest = source.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if sep and "@" in rest.split("/", 1)[0] else source
 
 
 def fmt_ms(x: float) -> str:
@@ -137,7 +132,7 @@ def stream(
     if record is not None:
         check_output_path(record, overwrite=overwrite)
 
-    enhancer = build_enhancer(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
+    enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
                               halo=halo, weights=weights, preset=preset)
     eng = enhancer.engine
     stop = threading.Event()
@@ -155,7 +150,7 @@ def stream(
             if wait_subscriber > 0 and not publisher.wait_for_subscribers(1, wait_subscriber):
                 print(f"streamsr: no subscriber after {wait_subscriber:g} s; starting anyway", file=sys.stderr)
         if display:
-            sinks.append(Display(f"streamsr {_shown(source)}", on_quit=stop.set))
+            sinks.append(Display(f"streamsr {redact_url(source)}", on_quit=stop.set))
         src = open_source(source, realtime=realtime, loop=loop, capture=capture, live=live_opts, av_options=av_options)
         info = src.info
         if record is not None:
@@ -163,7 +158,7 @@ def stream(
                                   overwrite=overwrite))
         live = is_live(src)
         if not quiet:
-            print(f"streamsr: {_shown(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
+            print(f"streamsr: {redact_url(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
                   f"{info.width * enhancer.tiler.scale}x{info.height * enhancer.tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
                   f"{'' if live else ' (not live: every frame, as fast as possible)'}", file=sys.stderr)
         ran = True
