@@ -98,7 +98,8 @@ def usage_message(e: UsageError) -> str:
             bound = _BOUNDS.get(err.get("type"))
             if bound is not None and bound[1] in err.get("ctx", {}):
                 name = next((o for o in getattr(param, "opts", ()) if o.startswith("--")), None) or param.name
-                return f"{name} must be {bound[0]} {err['ctx'][bound[1]]}, got {err['input']}"
+                limit = err["ctx"][bound[1]]
+                return f"{name} must be {bound[0]} {f'{limit:g}' if isinstance(limit, float) else limit}, got {err['input']}"
         if param is None and e.param_hint is None:
             return e.message  # raised by a command with the option named in the message
         return e.format_message()
