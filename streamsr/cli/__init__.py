@@ -40,8 +40,15 @@ that name in streamsr/cli/<name>.py (tests/test_cli.py holds them equal), listed
 
 
 def load_command(name: str) -> TyperCommand:
-    """The click command for `name`, built by typer from streamsr.cli.<name>.<name> (importing that module)."""
-    module = importlib.import_module(f"{__name__}.{name}")
+    """The click command for `name`, built by typer from streamsr.cli.<name>.<name> (importing that module).
+    StreamSRError if the module needs a package this install lacks (a viewer-only host has no torch)."""
+    try:
+        module = importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name is None or e.name.split(".")[0] == "streamsr":
+            raise
+        raise StreamSRError(f"`streamsr {name}` needs {e.name}, which this install lacks (a viewer-only install "
+                            "runs view and keys; `pip install streamsr` for the rest)") from None
     single = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     single.command(name)(getattr(module, name))
     return typer.main.get_command(single)

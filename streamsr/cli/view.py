@@ -128,7 +128,7 @@ def view(
         timing = f" in {t_end - t_start:.1f} s"
     connection = ""
     if st.dropped_connections:
-        connection += f", connection dropped and reopened {st.dropped_connections} time(s)"
+        connection += f", connection to the publisher lost {st.dropped_connections} time(s)"
     if st.handshakes_failed:
         connection += f", {st.handshakes_failed} failed CURVE handshake(s)"
     print(f"streamsr: {'stopped; ' if interrupted else ''}received {count} frames{timing}; "
