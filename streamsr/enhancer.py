@@ -72,7 +72,7 @@ class Enhancer:
 
     def _upload(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 host -> (3, H, W) float32 in [0, 1] on the engine device."""
-        host = torch.from_numpy(image)
+        host = torch.from_numpy(np.require(image, requirements="W"))  # torch warns on read-only (PIL) arrays
         if self.device.type == "cuda":
             if self._pinned is None or self._pinned.shape != host.shape:
                 self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)

@@ -1,4 +1,4 @@
-"""Measurements: image quality (PSNR, SSIM) and latency percentiles / rates from Frame timelines.
+"""Measurements: image quality (PSNR, SSIM), and (from latency.py) latency percentiles / rates.
 
 Image quality: PSNR and SSIM, on the Y channel (BT.601, as SR papers report) and on RGB.
 
@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import math
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .frame import Timeline
+# Latency percentiles and rates live in latency.py (numpy only, so a viewer need not import torch); they
+# stay importable from here.
+from .latency import LatencySummary, rate_fps, span_summary, stage_summaries, summarize_ms  # noqa: F401
 
 _BT601 = (65.481, 128.553, 24.966)
 
@@ -144,51 +142,3 @@ def high_frequency_energy(img: torch.Tensor, *, band: tuple[float, float] = HF_B
 def psnr_from_mse(mse: float, *, peak: float = 255.0) -> float:
     """PSNR in dB of a mean squared error measured on a 0..peak scale (inf for mse == 0)."""
     return math.inf if mse == 0 else 10.0 * math.log10(peak**2 / mse)
-
-
-# ---- latency (tails, not means: p50/p95/p99/max, never clipped) -------------------------------------------
-@dataclass(frozen=True, slots=True)
-class LatencySummary:
-    """Percentiles in milliseconds over `count` samples (NaN everywhere when count == 0)."""
-
-    count: int
-    p50: float
-    p95: float
-    p99: float
-    max: float
-    mean: float
-
-    def format(self) -> str:
-        return f"p50 {self.p50:.1f} / p95 {self.p95:.1f} / p99 {self.p99:.1f} / max {self.max:.1f} ms"
-
-
-def summarize_ms(samples_ms: Sequence[float]) -> LatencySummary:
-    """Percentiles (linear interpolation, numpy's default) of a list of millisecond samples."""
-    a = np.asarray([s for s in samples_ms if s is not None], dtype=np.float64)
-    if a.size == 0:
-        nan = float("nan")
-        return LatencySummary(0, nan, nan, nan, nan, nan)
-    p50, p95, p99 = np.percentile(a, [50, 95, 99])
-    return LatencySummary(int(a.size), float(p50), float(p95), float(p99), float(a.max()), float(a.mean()))
-
-
-def span_summary(timelines: Sequence[Timeline], start: str, end: str) -> LatencySummary:
-    """Latency summary of `end - start` over the timelines that have both stamps."""
-    return summarize_ms([t.span_ms(start, end) for t in timelines])
-
-
-def stage_summaries(timelines: Sequence[Timeline]) -> dict[str, LatencySummary]:
-    """Per-stage latency (each stamp minus the previous present stamp), keyed by the later stage's name."""
-    per_stage: dict[str, list[float]] = {}
-    for t in timelines:
-        for stage, ms in t.stage_ms().items():
-            per_stage.setdefault(stage, []).append(ms)
-    return {stage: summarize_ms(v) for stage, v in per_stage.items()}
-
-
-def rate_fps(timelines: Sequence[Timeline], stage: str = "emitted") -> float:
-    """Frames per second at `stage`: (n - 1) / (last - first stamp). NaN with fewer than two stamps."""
-    stamps = sorted(getattr(t, stage) for t in timelines if getattr(t, stage) is not None)
-    if len(stamps) < 2 or stamps[-1] == stamps[0]:
-        return float("nan")
-    return (len(stamps) - 1) / ((stamps[-1] - stamps[0]) / 1e9)

@@ -24,12 +24,20 @@ Slow subscribers never slow the publisher: the PUB side has a small send high-wa
 does not support multipart messages, so the Subscriber gets newest-wins by draining its socket in a
 receiver thread into a one-frame slot (counting what it overwrote) — the kernel and ZeroMQ buffers are
 kept empty, so what a slow consumer gets is at most one consumer period old.
+
+Security defaults (docs/streaming.md, Security): a Publisher refuses to send clear text to a non-loopback
+endpoint unless given CURVE keys or `insecure=True`; a Subscriber warns when it would receive clear text
+from one. Every receiving socket has ZMQ_MAXMSGSIZE set, so libzmq cuts off a peer that announces a larger
+message before buffering any of it: a Subscriber holds at most `hwm` queued messages plus the one it is
+decoding and the one in its newest-frame slot, each part at most `max_message_bytes(max_frame)`.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -41,6 +49,7 @@ import cv2
 import numpy as np
 import zmq
 import zmq.auth
+from zmq.utils.monitor import recv_monitor_message
 
 from .errors import TransportError
 from .frame import Frame, Timeline, now_ns
@@ -53,6 +62,25 @@ DEFAULT_ENDPOINT = "tcp://127.0.0.1:5555"
 DEFAULT_PUB_HWM = 4
 """Messages queued per subscriber before the publisher drops for it: a few frames of slack for jitter,
 and never more than ~4 frame periods of added latency for a subscriber that keeps up on average."""
+DEFAULT_SUB_HWM = 2
+"""Messages a Subscriber's socket queues. The newest-frame receiver thread drains the queue as messages
+arrive, so it is a memory bound (hwm x message size) more than a buffer; in-order mode adds the
+publisher's own queue (DEFAULT_PUB_HWM) in front of it."""
+DEFAULT_MAX_FRAME = (8192, 8192)
+"""Largest frame (width, height) a Subscriber accepts unless told otherwise: 4x of a 1920x1080 scope
+(7680x4320) fits. 8192 x 8192 x 3 bytes = 192 MiB per message."""
+WIRE_SLACK_BYTES = 64 * 1024
+"""Allowed on top of the pixel bytes of the largest frame: the JSON header (~0.5 KiB) and CURVE framing."""
+PUB_MAX_MESSAGE_BYTES = 4096
+"""What a Publisher accepts from a subscriber: (un)subscription messages of one byte plus a topic, and the
+CURVE handshake commands (HELLO 200 bytes, INITIATE ~300 bytes with metadata)."""
+
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+RECONNECT_FIRST_S = 0.1
+"""A Subscriber reopens a dropped connection after this (libzmq's own reconnect interval), doubling
+while connections keep dropping without a valid frame in between, up to RECONNECT_MAX_S."""
+RECONNECT_MAX_S = 5.0
 
 _LOG_FIRST_MALFORMED = 5
 _LOG_EVERY_MALFORMED = 100
@@ -60,6 +88,10 @@ _LOG_EVERY_MALFORMED = 100
 
 class MalformedMessage(TransportError, ValueError):
     """A message on the wire is not a valid version-1 streamsr frame (the reason says which part/field)."""
+
+
+class ClearTextRefused(TransportError):
+    """Publishing without CURVE on an endpoint other hosts can reach was not explicitly allowed."""
 
 
 # ---- endpoints and keys ---------------------------------------------------------------------------------
@@ -77,6 +109,37 @@ def normalize_endpoint(spec: str | int, *, default_host: str = "127.0.0.1") -> s
     if ":" in s:
         return f"tcp://{s}"
     raise TransportError(f"endpoint {spec!r} is not a ZeroMQ endpoint (e.g. tcp://127.0.0.1:5555 or 5555)")
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True when data on `endpoint` (a normalize_endpoint result) cannot leave this host: ipc:// and
+    inproc://, or tcp:// / ws:// to 127.0.0.0/8, ::1, `localhost` or the `lo` interface. Everything else is
+    treated as reaching other hosts: other addresses, `*`, interface and host names (not resolved: a name
+    can point anywhere), and multicast/udp transports."""
+    transport, sep, rest = endpoint.partition("://")
+    if not sep:
+        return False
+    if transport in ("ipc", "inproc"):
+        return True
+    if transport not in ("tcp", "ws"):
+        return False
+    rest = rest.split("/", 1)[0].rsplit(";", 1)[-1]  # connect syntax "tcp://source;destination:port"
+    host = rest.rsplit(":", 1)[0] if ":" in rest else rest
+    host = host.strip("[]").lower()
+    if host in ("localhost", "lo"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def max_message_bytes(max_frame: tuple[int, int]) -> int:
+    """ZMQ_MAXMSGSIZE for a receiver of frames up to `max_frame` = (width, height) pixels of BGR24."""
+    w, h = max_frame
+    if w < 1 or h < 1:
+        raise ValueError(f"max_frame must be positive (width, height), got {max_frame}")
+    return w * h * 3 + WIRE_SLACK_BYTES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,10 +226,21 @@ def _load_certificate(path: Path, what: str) -> tuple[bytes, bytes | None]:
         raise TransportError(f"{what} {path} is not a ZeroMQ certificate ({e})") from None
 
 
+def _check_private(path: Path, what: str) -> None:
+    """Refuse a secret key file that group or others may access (as ssh does for private keys)."""
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise TransportError(f"{what} {path} is accessible by others (permissions {mode:04o} are too open); "
+                             f"a secret key must be private: chmod 600 {path}")
+
+
 def _load_pair(path: Path, what: str) -> tuple[bytes, bytes]:
     public, secret = _load_certificate(path, what)
     if secret is None:
         raise TransportError(f"{what} {path} holds no secret key (use the .key_secret file)")
+    _check_private(path, what)
     return public, secret
 
 
@@ -283,13 +357,18 @@ def _to_frame(header: _Header, pixels: memoryview) -> Frame:
 class Publisher:
     """A Sink that publishes each frame on a ZeroMQ PUB (XPUB) socket in the wire format above.
 
-    Binds `endpoint` (see normalize_endpoint; 127.0.0.1 unless told otherwise). `write` never blocks on
-    subscribers: a subscriber more than `hwm` messages behind loses messages (whole frames) until it catches
-    up. The pixel buffer handed to ZeroMQ is a fresh BGR conversion per frame, never the caller's array, so
-    callers may reuse their image buffers immediately. Stamps `timeline.emitted` as it sends.
+    Binds `endpoint` (see normalize_endpoint; 127.0.0.1 unless told otherwise). Without `curve`, an endpoint
+    that is not loopback (see is_loopback) raises ClearTextRefused unless `insecure=True`: frames would
+    leave the host unencrypted. `write` never blocks on subscribers: a subscriber more than `hwm` messages
+    behind loses messages (whole frames) until it catches up. The pixel buffer handed to ZeroMQ is a fresh
+    BGR conversion per frame, never the caller's array, so callers may reuse their image buffers
+    immediately. Stamps `timeline.emitted` as it sends.
 
-    `subscribers` is the number of currently connected subscribers (from XPUB subscription messages).
-    Not thread-safe: call write/close from one thread (the pipeline's sink thread).
+    `subscribers` is the number of currently connected subscribers (from XPUB subscription messages);
+    `refused` the number of CURVE handshakes refused so far (peers without CURVE, with a client key not in
+    `authorized`, or with the wrong server key; a refused peer retries, so one peer counts once per try).
+    Both are updated on each `write` and `wait_for_subscribers`. Not thread-safe: call write/close from one
+    thread (the pipeline's sink thread).
     """
 
     def __init__(
@@ -299,24 +378,32 @@ class Publisher:
         name: str = "streamsr",
         hwm: int = DEFAULT_PUB_HWM,
         curve: CurveServer | None = None,
+        insecure: bool = False,
         linger_ms: int = 1000,
     ) -> None:
         if hwm < 1:
             raise ValueError(f"Publisher hwm must be >= 1 message, got {hwm}")
+        ep = normalize_endpoint(endpoint)
+        self.clear_text_off_host = curve is None and not is_loopback(ep)
+        if self.clear_text_off_host and not insecure:
+            raise ClearTextRefused(f"refusing to publish on {ep} in clear text: it is not a loopback address; "
+                                   "give CURVE keys (curve=) or insecure=True to accept unencrypted video")
         self.name = name
         self.sent = 0
         self.subscribers = 0
+        self.refused = 0
         self._linger_ms = linger_ms
         self._auth = None
+        self._monitor: zmq.Socket | None = None
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.XPUB)
         try:
             self._sock.setsockopt(zmq.SNDHWM, hwm)
+            self._sock.setsockopt(zmq.MAXMSGSIZE, PUB_MAX_MESSAGE_BYTES)
             self._sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscribe reaches us: a live count
             self._sock.setsockopt(zmq.LINGER, linger_ms)
             if curve is not None:
                 self._setup_curve(curve)
-            ep = normalize_endpoint(endpoint)
             try:
                 self._sock.bind(ep)
             except zmq.ZMQError as e:
@@ -341,9 +428,19 @@ class Publisher:
         self._sock.curve_secretkey = secret
         self._sock.curve_publickey = public
         self._sock.curve_server = True
+        # ZAP denials (unknown client key) and failed CURVE handshakes (no CURVE, wrong server key) both
+        # arrive as handshake-failure events on the socket monitor.
+        self._monitor = self._sock.get_monitor_socket(
+            zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+            | zmq.EVENT_HANDSHAKE_FAILED_AUTH
+        )
 
     def _poll_subscriptions(self, timeout_ms: int = 0) -> None:
-        """Read pending XPUB (un)subscription messages: b'\\x01'+topic subscribe, b'\\x00'+topic leave."""
+        """Read pending XPUB (un)subscription messages (b'\\x01'+topic subscribe, b'\\x00'+topic leave) and
+        refused-handshake events."""
+        while self._monitor is not None and self._monitor.poll(0, zmq.POLLIN):
+            recv_monitor_message(self._monitor, zmq.NOBLOCK)
+            self.refused += 1
         while self._sock.poll(timeout_ms, zmq.POLLIN):
             timeout_ms = 0
             msg = self._sock.recv(zmq.NOBLOCK)
@@ -387,6 +484,11 @@ class Publisher:
         self._teardown(0)
 
     def _teardown(self, linger_ms: int) -> None:
+        if self._monitor is not None:
+            self._poll_subscriptions()  # the last refused handshakes, for the caller's summary
+            self._sock.disable_monitor()
+            self._monitor.close(0)
+            self._monitor = None
         if self._sock is not None and not self._sock.closed:
             self._sock.close(linger=linger_ms)
         if self._auth is not None:
@@ -408,13 +510,18 @@ class SubscriberStats:
     """received: valid frames accepted off the wire; malformed: messages rejected (last_malformed says why);
     conflated: valid frames overwritten by a newer one before the consumer took them (newest-wins);
     seq_gaps: frames missing between consecutive accepted seqs (dropped upstream or by the publisher's
-    HWM); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart)."""
+    HWM); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart);
+    dropped_connections: connections to the publisher that ended (publisher gone, a message part over the
+    size limit, a failed CURVE handshake) and were reopened; handshakes_failed: CURVE handshakes the
+    publisher refused or that failed (wrong keys)."""
 
     received: int = 0
     malformed: int = 0
     conflated: int = 0
     seq_gaps: int = 0
     out_of_order: int = 0
+    dropped_connections: int = 0
+    handshakes_failed: int = 0
     last_malformed: str | None = None
     _last_seq: int | None = field(default=None, repr=False)
 
@@ -427,6 +534,12 @@ class Subscriber:
     `stats.conflated` counts what it skipped. conflate=False: frames are read in the caller's thread, in
     order, up to `hwm` queued (the publisher's HWM still applies).
 
+    Memory is bounded whatever a peer sends: a message part larger than `max_message_bytes(max_frame)`
+    (frames up to `max_frame` = (width, height) pixels fit) makes libzmq drop the connection before
+    buffering it (the publisher is reconnected to, and later valid frames arrive again), and at most `hwm`
+    messages are queued. Without `curve`, connecting to a non-loopback endpoint logs a warning (the video
+    arrives in clear text) unless `insecure=True` says that is known; `clear_text_off_host` tells which.
+
     Malformed messages are skipped, counted in `stats.malformed`, logged (first few, then every 100th) and
     passed to `on_malformed(reason)` if given. `recv(timeout)` returns None when no frame came in time.
     Returned frames have RGB images and `timeline.received` stamped when the message arrived.
@@ -438,10 +551,16 @@ class Subscriber:
         *,
         conflate: bool = True,
         curve: CurveClient | None = None,
-        hwm: int = 100,
+        insecure: bool = False,
+        hwm: int = DEFAULT_SUB_HWM,
+        max_frame: tuple[int, int] = DEFAULT_MAX_FRAME,
         on_malformed: Callable[[str], None] | None = None,
     ) -> None:
         self.endpoint = normalize_endpoint(endpoint)
+        self.max_message_bytes = max_message_bytes(max_frame)
+        self.clear_text_off_host = curve is None and not is_loopback(self.endpoint)
+        if self.clear_text_off_host and not insecure:
+            log.warning("receiving from %s without CURVE: the video crosses the network unencrypted", self.endpoint)
         self.stats = SubscriberStats()
         self._on_malformed = on_malformed
         self._conflate = conflate
@@ -450,11 +569,16 @@ class Subscriber:
         self._stop = threading.Event()
         self._error: str | None = None
         self._thread: threading.Thread | None = None
+        self._reconnect_at: int | None = None
+        self._drops_since_frame = 0
+        self._monitor: zmq.Socket | None = None
         self._ctx = zmq.Context()
         self._sock = self._ctx.socket(zmq.SUB)
         try:
             self._sock.setsockopt(zmq.RCVHWM, hwm)
+            self._sock.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
             self._sock.setsockopt(zmq.LINGER, 0)
+            self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
             if curve is not None:
                 public, secret = _load_pair(curve.secret_key, "subscriber key")
                 self._sock.curve_secretkey = secret
@@ -466,7 +590,7 @@ class Subscriber:
             except zmq.ZMQError as e:
                 raise TransportError(f"cannot connect to {self.endpoint}: {e}") from None
         except BaseException:
-            self._sock.close(0)
+            self._close_sockets()
             self._ctx.term()
             raise
         if conflate:
@@ -492,6 +616,7 @@ class Subscriber:
         header.timeline.stamp("received", received)
         st = self.stats
         st.received += 1
+        self._drops_since_frame = 0
         if st._last_seq is not None:
             if header.seq <= st._last_seq:
                 st.out_of_order += 1
@@ -500,9 +625,37 @@ class Subscriber:
         st._last_seq = header.seq
         return header, pixels
 
+    def _watch_connection(self) -> None:
+        """Reopen a dropped connection. libzmq reconnects after a network error by itself, but gives a
+        connection up for good after a protocol error: a message part over MAXMSGSIZE or a failed CURVE
+        handshake. Without this, one oversized message would end the stream for this subscriber."""
+        while self._monitor.poll(0, zmq.POLLIN):
+            event = recv_monitor_message(self._monitor, zmq.NOBLOCK)["event"]
+            if event & _HANDSHAKE_FAILED:
+                self.stats.handshakes_failed += 1
+            elif event == zmq.EVENT_DISCONNECTED and self._reconnect_at is None:
+                self.stats.dropped_connections += 1
+                delay = min(RECONNECT_MAX_S, RECONNECT_FIRST_S * 2 ** self._drops_since_frame)
+                self._drops_since_frame += 1
+                self._reconnect_at = now_ns() + int(delay * 1e9)
+        if self._reconnect_at is not None and now_ns() >= self._reconnect_at:
+            self._reconnect_at = None
+            try:
+                self._sock.disconnect(self.endpoint)
+            except zmq.ZMQError:
+                pass  # already gone with its session
+            self._sock.connect(self.endpoint)
+
+    def _close_sockets(self) -> None:
+        if self._monitor is not None:
+            self._sock.disable_monitor()
+            self._monitor.close(0)
+        self._sock.close(0)
+
     def _receive_loop(self) -> None:
         try:
             while not self._stop.is_set():
+                self._watch_connection()
                 if not self._sock.poll(50, zmq.POLLIN):
                     continue
                 newest = None
@@ -528,7 +681,7 @@ class Subscriber:
                 with self._lock:
                     self._lock.notify_all()
         finally:
-            self._sock.close(0)
+            self._close_sockets()
 
     def recv(self, timeout: float | None = 1.0) -> Frame | None:
         """The next frame (the newest one, when conflating), or None after `timeout` seconds without one
@@ -546,9 +699,12 @@ class Subscriber:
             return None if got is None else _to_frame(*got)
         deadline = None if timeout is None else now_ns() + int(timeout * 1e9)
         while True:
-            wait_ms = -1 if deadline is None else max(0, (deadline - now_ns()) // 1_000_000)
-            if not self._sock.poll(wait_ms, zmq.POLLIN):
-                return None
+            self._watch_connection()
+            left_ms = 100 if deadline is None else max(0, (deadline - now_ns()) // 1_000_000)
+            if not self._sock.poll(min(left_ms, 100), zmq.POLLIN):
+                if deadline is not None and now_ns() >= deadline:
+                    return None
+                continue
             got = self._accept(self._sock.recv_multipart(copy=False))
             if got is not None:
                 return _to_frame(*got)
@@ -573,7 +729,7 @@ class Subscriber:
         if self._thread is not None:
             self._thread.join(timeout=2)
         else:
-            self._sock.close(0)
+            self._close_sockets()
         self._ctx.term()
 
     def __enter__(self) -> "Subscriber":

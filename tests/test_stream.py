@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_clip
+from inprocess import run_main
 from streamsr.backends import EngineConfig, select_engine
 from streamsr.cli import app
 from streamsr.enhancer import Enhancer
@@ -28,6 +29,7 @@ from streamsr.pipeline import PipelineConfig, run_pipeline
 from streamsr.sinks import Display
 from streamsr.sources import SyntheticSource
 from streamsr.tiling import Tiler
+from streamsr.transport import Subscriber, write_keys
 from test_sources_live import UdpSender, free_udp_port
 
 
@@ -246,3 +248,49 @@ def test_live_pipeline_delivers_the_last_frame_of_a_finite_source(tiny_enhancer)
     stats = run_pipeline(iter(frames), tiny_enhancer, [sink], config=PipelineConfig(live=True))
     assert sink.frames[-1].seq == 19
     assert stats.frames_out + stats.dropped == stats.frames_in == 20 and stats.unfinished == 0
+
+
+def test_stream_refuses_clear_text_off_the_host_before_loading_a_model(capsys):
+    """The refusal logic alone (nothing is bound): one line naming both fixes, exit 1, and no model loaded."""
+    for publish in ("tcp://0.0.0.0:5555", "*:5555", "tcp://192.168.1.20:5555", "tcp://scope-host:5555"):
+        code, err = run_main(capsys, "stream", "synthetic:32x24@10", "--publish", publish,
+                             "--weights", "/nonexistent.safetensors")  # would fail later, were it loaded
+        assert code == 1
+        assert err == (f"streamsr: error: --publish {publish} is not a loopback address and the video would leave "
+                       "this host unencrypted: add --curve DIR (keys from `streamsr keys DIR`), or --insecure to "
+                       "accept that\n")
+
+
+def test_stream_insecure_warns_at_start_and_in_the_summary(capsys, monkeypatch, tiny_weights):
+    """`--insecure` on a non-loopback address: a WARNING first and after the summary. To bind no public
+    interface, 127.0.0.1 is made to count as non-loopback for this run."""
+    import streamsr.cli.stream
+    import streamsr.transport
+
+    for module in (streamsr.cli.stream, streamsr.transport):
+        monkeypatch.setattr(module, "is_loopback", lambda endpoint: False)
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    args = ("stream", "synthetic:32x24@10", "--publish", endpoint, "--frames", "2", "--engine", "torch",
+            "--device", "cpu", "--weights", str(tiny_weights), "-q")
+    code, err = run_main(capsys, *args)
+    assert code == 1 and "--insecure to accept that" in err
+    code, err = run_main(capsys, *args, "--insecure")
+    assert code == 0, err
+    warning = (f"streamsr: WARNING: publishing on {endpoint} without encryption (--insecure): anyone on the "
+               "network can watch")
+    lines = err.splitlines()
+    assert lines[0] == warning and lines[-1] == warning
+    assert "frames out of" in lines[-2]
+
+
+def test_stream_counts_refused_unauthenticated_subscribers(capsys, tmp_path, tiny_weights):
+    write_keys(tmp_path / "keys")
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    with Subscriber(endpoint, conflate=False) as plain:  # no CURVE: keeps knocking, is refused each time
+        code, err = run_main(capsys, "stream", "synthetic:32x24@10", "--publish", endpoint, "--curve",
+                             str(tmp_path / "keys"), "--duration", "1.5", "--engine", "torch", "--device", "cpu",
+                             "--weights", str(tiny_weights), "-q")
+        assert plain.recv(timeout=0) is None
+    assert code == 0, err
+    m = re.search(r"published \d+, refused (\d+) unauthenticated connection attempt\(s\)", err)
+    assert m and int(m.group(1)) >= 1, err

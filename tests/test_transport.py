@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -18,12 +20,14 @@ from streamsr.frame import Frame, now_ns
 from streamsr.sources import synthetic_image
 from streamsr.transport import (
     WIRE_VERSION,
+    ClearTextRefused,
     CurveClient,
     CurveServer,
     MalformedMessage,
     Publisher,
     Subscriber,
     encode_frame,
+    is_loopback,
     normalize_endpoint,
     parse_message,
     write_keys,
@@ -166,6 +170,7 @@ def test_slow_subscriber_never_slows_the_publisher_and_sees_bounded_latency():
 def test_curve_subscriber_needs_the_right_keys(tmp_path):
     keys = write_keys(tmp_path / "keys")
     stranger_pub, stranger_sec = zmq.auth.create_certificates(tmp_path, "stranger")  # not authorized
+    Path(stranger_sec).chmod(0o600)
     good = CurveClient.from_dir(tmp_path / "keys")
     with Publisher(EPHEMERAL, curve=CurveServer.from_dir(tmp_path / "keys")) as pub:
         subs = {
@@ -199,6 +204,107 @@ def test_curve_subscriber_needs_the_right_keys(tmp_path):
     assert got["good"] > 0
     assert got["plain"] == got["unauthorized"] == got["wrong server key"] == 0
     assert pub.subscribers == 1  # only the authenticated one ever subscribed
+    assert pub.refused >= 3  # each of the three was refused at least once (they retry every ~0.1 s)
+
+
+def test_publisher_counts_no_refusals_for_good_subscribers(tmp_path):
+    write_keys(tmp_path, clients=("a", "b"))
+    with Publisher(EPHEMERAL, curve=CurveServer.from_dir(tmp_path)) as pub, \
+            Subscriber(pub.endpoint, conflate=False, curve=CurveClient.from_dir(tmp_path, name="a")), \
+            Subscriber(pub.endpoint, conflate=False, curve=CurveClient.from_dir(tmp_path, name="b")):
+        _connected(pub, 2)
+        pub.write(_frame(0))
+    assert pub.refused == 0
+
+
+def test_secret_key_files_open_to_others_are_refused(tmp_path):
+    keys = write_keys(tmp_path)
+    assert keys.server_secret.stat().st_mode & 0o777 == 0o600
+    keys.server_secret.chmod(0o640)
+    with pytest.raises(TransportError, match=r"publisher key .*server.key_secret.*permissions 0640 are too open"):
+        Publisher(EPHEMERAL, curve=CurveServer.from_dir(tmp_path))
+    keys.server_secret.chmod(0o600)
+    keys.client_secrets[0].chmod(0o604)
+    with pytest.raises(TransportError, match=r"subscriber key .*client.key_secret.* 0604 .*chmod 600"):
+        Subscriber("tcp://127.0.0.1:1", curve=CurveClient.from_dir(tmp_path))
+    keys.client_secrets[0].chmod(0o600)
+    with Publisher(EPHEMERAL, curve=CurveServer.from_dir(tmp_path)) as pub, \
+            Subscriber(pub.endpoint, conflate=False, curve=CurveClient.from_dir(tmp_path)):
+        _connected(pub)
+
+
+@pytest.mark.parametrize("endpoint, loopback", [
+    ("tcp://127.0.0.1:5555", True), ("tcp://127.3.2.1:5555", True), ("tcp://localhost:5555", True),
+    ("tcp://[::1]:5555", True), ("tcp://lo:5555", True), ("tcp://127.0.0.1:*", True),
+    ("ipc:///tmp/streamsr.sock", True), ("inproc://x", True), ("tcp://10.0.0.1;127.0.0.1:5555", True),
+    ("tcp://0.0.0.0:5555", False), ("tcp://*:5555", False), ("tcp://eth0:5555", False),
+    ("tcp://192.168.1.20:5555", False), ("tcp://scope-host:5555", False), ("tcp://[::]:5555", False),
+    ("tcp://127.0.0.1;10.0.0.2:5555", False), ("epgm://eth0;239.192.1.1:5555", False),
+    ("udp://127.0.0.1:5555", False),
+])
+def test_is_loopback(endpoint, loopback):
+    assert is_loopback(endpoint) is loopback
+
+
+def test_clear_text_off_host_is_refused_unless_insecure(caplog):
+    for ep in ("tcp://0.0.0.0:*", "tcp://*:*", "tcp://192.0.2.7:*"):
+        with pytest.raises(ClearTextRefused, match=r"clear text.*curve=.*insecure=True"):
+            Publisher(ep)  # refused before any socket exists: nothing is bound
+    with caplog.at_level(logging.WARNING, logger="streamsr.transport"):
+        with Subscriber("tcp://192.0.2.7:5555", conflate=False) as sub:  # TEST-NET-1: never answers
+            assert sub.clear_text_off_host
+        assert "unencrypted" in caplog.text
+        caplog.clear()
+        with Subscriber("tcp://192.0.2.7:5555", conflate=False, insecure=True) as sub:
+            assert sub.clear_text_off_host
+        with Subscriber("tcp://127.0.0.1:1", conflate=False) as sub:
+            assert not sub.clear_text_off_host
+        assert caplog.text == ""
+    with Publisher(EPHEMERAL) as pub:  # CURVE-less loopback stays the zero-setup default
+        assert not pub.clear_text_off_host
+
+
+def _new_subscription(raw: zmq.Socket, timeout_s: float) -> bool:
+    """Wait on a raw XPUB for a (re)subscription, skipping unsubscriptions."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        if raw.poll(int(left * 1000)) and raw.recv()[:1] == b"\x01":
+            return True
+    return False
+
+
+@pytest.mark.parametrize("conflate", [False, True])
+def test_oversized_message_cuts_the_sender_off_and_later_frames_arrive(conflate):
+    """A part larger than max_message_bytes is refused by libzmq as it is announced: the connection is
+    dropped (the XPUB sees the subscriber leave and come back), the subscriber never sees the message, and
+    valid frames sent after the reconnection are received."""
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.XPUB)
+    raw.setsockopt(zmq.XPUB_VERBOSE, 1)  # report a resubscription even if the old pipe is not gone yet
+    port = raw.bind_to_random_port("tcp://127.0.0.1")
+    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, max_frame=(64, 64))
+    assert sub.max_message_bytes == 64 * 64 * 3 + 64 * 1024
+    try:
+        assert _new_subscription(raw, 10), "subscriber never connected"
+        header, bgr = encode_frame(_frame(0, w=64, h=64))
+        raw.send_multipart([header, bgr.tobytes()])  # the largest frame accepted
+        first = sub.recv(timeout=5)
+        assert first is not None and first.seq == 0
+        big = bytes(8 * 2**20)
+        for parts in ([header, big], [big, bgr.tobytes()]):  # oversized pixels, then an oversized header
+            raw.send_multipart(parts, copy=False)
+            assert sub.recv(timeout=0.5) is None  # (in-order mode reconnects while the caller waits in recv)
+            assert _new_subscription(raw, 10), "the oversized message did not cut the connection"
+        for seq in range(1, 4):
+            h, b = encode_frame(_frame(seq, w=64, h=64))
+            raw.send_multipart([h, b.tobytes()])
+            got = sub.recv(timeout=5)
+            assert got is not None and got.seq == seq
+    finally:
+        sub.close()
+        raw.close(0)
+        ctx.term()
+    assert sub.stats.received == 4 and sub.stats.malformed == 0 and sub.stats.dropped_connections == 2
 
 
 def test_key_files_errors(tmp_path):

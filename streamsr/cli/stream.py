@@ -13,26 +13,18 @@ import typer
 
 from ..enhancer import Enhancer
 from ..errors import InputError, Interrupted
-from ..frame import Frame, Timeline, now_ns
-from ..metrics import span_summary, summarize_ms
+from ..frame import Frame
+from ..latency import span_summary, summarize_ms
 from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..sources import CaptureOptions, LiveOptions, is_live, open_source
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
-from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher
+from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher, is_loopback, normalize_endpoint
 from ..urls import redact_url
+from .common import LiveStatus, fmt_ms, parse_size
 from .options import (
     Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
 )
-
-
-def _parse_size(size: str | None) -> tuple[int | None, int | None]:
-    if size is None:
-        return None, None
-    w, sep, h = size.lower().partition("x")
-    if not sep or not w.isdigit() or not h.isdigit() or int(w) < 1 or int(h) < 1:
-        raise InputError(f"--size {size!r} is not WIDTHxHEIGHT (e.g. 1280x720)")
-    return int(w), int(h)
 
 
 def _parse_av_options(pairs: list[str]) -> dict[str, str]:
@@ -45,41 +37,10 @@ def _parse_av_options(pairs: list[str]) -> dict[str, str]:
     return out
 
 
-def fmt_ms(x: float) -> str:
-    return "-" if x != x else f"{x:.0f}"  # NaN -> "-"
-
-
-class LiveStatus:
-    """A one-line status on stderr, refreshed at most every `interval` s, over the last `window` s."""
-
-    def __init__(self, *, interval: float = 1.0, window: float = 3.0, quiet: bool = False) -> None:
-        self.interval, self.window, self.quiet = interval, window, quiet
-        self._recent: deque[Timeline] = deque()
-        self._last_print = time.monotonic()
-        self._shown = False
-
-    def add(self, timeline: Timeline, stage: str) -> bool:
-        """Record a frame's timeline (stamped at `stage`); True when a refresh is due."""
-        self._recent.append(timeline)
-        horizon = now_ns() - int(self.window * 1e9)
-        while self._recent and (getattr(self._recent[0], stage) or 0) < horizon:
-            self._recent.popleft()
-        return time.monotonic() - self._last_print >= self.interval
-
-    @property
-    def recent(self) -> list[Timeline]:
-        return list(self._recent)
-
-    def show(self, line: str) -> None:
-        self._last_print = time.monotonic()
-        if not self.quiet:
-            print(f"\r{line}\033[K", end="", file=sys.stderr, flush=True)
-            self._shown = True
-
-    def end(self) -> None:
-        if self._shown:
-            print(file=sys.stderr)
-            self._shown = False
+def _shown(source: str) -> str:
+    """The source as printed: a URL without its user:password part."""
+    scheme, sep, rest = source.partition("://")
+    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if sep and "@" in rest.split("/", 1)[0] else source
 
 
 def stream(
@@ -103,6 +64,8 @@ def stream(
     wait_subscriber: float = typer.Option(0.0, min=0, help="Wait up to this many seconds for a first subscriber before starting the source."),
     curve: Optional[Path] = typer.Option(None, help="CURVE-encrypt and authenticate: a folder made by `streamsr keys` "
                                          "(uses server.key_secret and admits the public keys in authorized/)."),
+    insecure: bool = typer.Option(False, "--insecure", help="Allow publishing without --curve on a non-loopback "
+                                  "address: the video leaves this host unencrypted."),
     name: str = typer.Option("streamsr", help="Stream name sent in each message header (imagezmq's msg)."),
     hwm: int = typer.Option(DEFAULT_PUB_HWM, min=1, help="Frames queued per subscriber before the publisher drops for it."),
     engine: EngineName = "auto",
@@ -125,7 +88,11 @@ def stream(
     """
     if publish is None and record is None and not display:
         raise InputError("nothing to do: give --publish ENDPOINT, --record FILE and/or --display")
-    width, height = _parse_size(size)
+    clear_text = publish is not None and curve is None and not is_loopback(normalize_endpoint(publish))
+    if clear_text and not insecure:  # checked before the model loads: a refusal should be instant
+        raise InputError(f"--publish {publish} is not a loopback address and the video would leave this host "
+                         "unencrypted: add --curve DIR (keys from `streamsr keys DIR`), or --insecure to accept that")
+    width, height = parse_size("--size", size) if size is not None else (None, None)
     capture = CaptureOptions(width=width, height=height, fps=fps, pixel_format=pixel_format)
     live_opts = LiveOptions(open_timeout=open_timeout, read_timeout=read_timeout, give_up_after=give_up_after)
     av_options = _parse_av_options(av_option)
@@ -142,9 +109,11 @@ def stream(
     ran = False
     try:
         if publish is not None:
-            publisher = Publisher(publish, name=name, hwm=hwm,
+            publisher = Publisher(publish, name=name, hwm=hwm, insecure=insecure,
                                   curve=CurveServer.from_dir(curve) if curve is not None else None)
             sinks.append(publisher)
+            if clear_text:
+                print(f"streamsr: WARNING: {_CLEAR_TEXT.format(endpoint=publisher.endpoint)}", file=sys.stderr)
             if not quiet:
                 print(f"streamsr: publishing on {publisher.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
             if wait_subscriber > 0 and not publisher.wait_for_subscribers(1, wait_subscriber):
@@ -175,6 +144,9 @@ def stream(
                 s.abort()
 
 
+_CLEAR_TEXT = "publishing on {endpoint} without encryption (--insecure): anyone on the network can watch"
+
+
 def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | None, live: bool,
          stop: threading.Event, frames: int | None, duration: float | None, quiet: bool, record: Path | None) -> None:
     status = LiveStatus(quiet=quiet)
@@ -197,6 +169,8 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
             last.update(t=now, out=stats.frames_out, **{"in": stats.frames_in})
             lat_s = span_summary(status.recent, "captured", "emitted")
             subs = f" | subscribers {publisher.subscribers}" if publisher is not None else ""
+            if publisher is not None and publisher.refused:
+                subs += f" | refused {publisher.refused}"
             reconnects = getattr(src, "reconnects", 0)
             status.show(f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | latency p50 {fmt_ms(lat_s.p50)} "
                         f"p99 {fmt_ms(lat_s.p99)} ms | dropped {stats.dropped}{subs}"
@@ -228,7 +202,11 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
         parts.append(f"{src.reconnects} reconnect(s)")
     if publisher is not None:
         parts.append(f"published {publisher.sent}")
+        if publisher.refused:
+            parts.append(f"refused {publisher.refused} unauthenticated connection attempt(s)")
     if record is not None:
         parts.append(f"recorded {record}")
     print(f"streamsr: {'stopped; ' if interrupted else ''}{', '.join(parts)}; latency capture->emitted "
           f"p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms", file=sys.stderr)
+    if publisher is not None and publisher.clear_text_off_host:
+        print(f"streamsr: WARNING: {_CLEAR_TEXT.format(endpoint=publisher.endpoint)}", file=sys.stderr)

@@ -1,5 +1,7 @@
 """`streamsr view ENDPOINT [--record out.mp4] [--display]`: subscribe to a stream, show/record it, and
-report the end-to-end latency of every frame (capture -> received, from the frame's own timeline)."""
+report the end-to-end latency of every frame (capture -> received, from the frame's own timeline).
+
+Imports nothing that imports torch: a display workstation needs only the viewer's dependencies."""
 
 from __future__ import annotations
 
@@ -13,10 +15,12 @@ from typing import Optional
 import typer
 
 from ..errors import TransportError
-from ..metrics import span_summary, summarize_ms
+from ..latency import span_summary, summarize_ms
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
-from ..transport import DEFAULT_ENDPOINT, CurveClient, Subscriber
-from .stream import LiveStatus, fmt_ms
+from ..transport import DEFAULT_ENDPOINT, DEFAULT_MAX_FRAME, CurveClient, Subscriber
+from .common import LiveStatus, fmt_ms, parse_size
+
+_DEFAULT_MAX_SIZE = f"{DEFAULT_MAX_FRAME[0]}x{DEFAULT_MAX_FRAME[1]}"
 
 
 def view(
@@ -30,6 +34,8 @@ def view(
                                     "(a slow viewer then lags, up to the publisher's queue limit)."),
     curve: Optional[Path] = typer.Option(None, help="CURVE keys folder: uses <key-name>.key_secret and server.key."),
     key_name: str = typer.Option("client", help="Which client key pair in the --curve folder to use."),
+    max_size: str = typer.Option(_DEFAULT_MAX_SIZE, "--max-size", help="Largest frame WxH accepted; a peer sending "
+                                 "more is cut off before it is buffered (memory stays bounded)."),
     rate: float = typer.Option(30.0, min=0.1, help="Nominal frame rate written into the --record file."),
     codec: str = typer.Option("libx264", help="Encoder for --record."),
     overwrite: bool = typer.Option(False, help="Replace an existing --record file."),
@@ -40,6 +46,7 @@ def view(
     Latency is capture -> received from each frame's timeline: meaningful when publisher and viewer share a
     host (one monotonic clock). Ctrl-C or SIGTERM stops it cleanly and closes the recording playable.
     """
+    max_frame = parse_size("--max-size", max_size)
     if record is not None:
         check_output_path(record, overwrite=overwrite)
     stop = threading.Event()
@@ -51,26 +58,34 @@ def view(
         recorder = Recorder(record, rate=rate, options=EncoderOptions(codec=codec, crf=20, preset="veryfast"),
                             overwrite=overwrite)
         sinks.append(recorder)
-    sub = Subscriber(endpoint, conflate=not all_frames,
+    # insecure=True: the warning is printed here, at the start and in the summary, not logged
+    sub = Subscriber(endpoint, conflate=not all_frames, max_frame=max_frame, insecure=True,
                      curve=CurveClient.from_dir(curve, name=key_name) if curve is not None else None)
+    clear_text = (f"streamsr: WARNING: receiving from {sub.endpoint} without --curve: the video crosses the "
+                  "network unencrypted") if sub.clear_text_off_host else None
     status = LiveStatus(quiet=quiet)
     latencies: deque[float] = deque(maxlen=100_000)
     seqs = {"first": None, "last": None}
     count = 0
     t_start = time.monotonic()
+    t_first = t_last = None
     last = {"t": t_start, "n": 0}
     interrupted = False
     failed = True
+    if clear_text:
+        print(clear_text, file=sys.stderr)
     if not quiet:
         print(f"streamsr: subscribed to {sub.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
     try:
         try:
             for frame in sub.frames(timeout=timeout, stop=stop):
+                t_last = time.monotonic()
                 for s in sinks:
                     s.write(frame)
                 count += 1
                 if seqs["first"] is None:
                     seqs["first"] = frame.seq
+                    t_first = t_last
                 seqs["last"] = frame.seq
                 lat = frame.timeline.span_ms("captured", "received")
                 if lat is not None:
@@ -102,13 +117,31 @@ def view(
                 s.abort()
     st = sub.stats
     lat = summarize_ms(list(latencies))
-    seconds = time.monotonic() - t_start
-    span = f" (seq {seqs['first']}..{seqs['last']})" if count else ""
-    print(f"streamsr: {'stopped; ' if interrupted else ''}received {count} frames{span} in {seconds:.1f} s; "
+    t_end = time.monotonic()
+    if count:
+        receiving = t_last - t_first
+        rate_note = f", {(count - 1) / receiving:.1f} fps" if count > 1 and receiving > 0 else ""
+        timing = (f" (seq {seqs['first']}..{seqs['last']}) over {receiving:.1f} s from first to last frame"
+                  f"{rate_note}; waited {t_first - t_start:.1f} s for the first and {t_end - t_last:.1f} s idle after "
+                  "the last")
+    else:
+        timing = f" in {t_end - t_start:.1f} s"
+    connection = ""
+    if st.dropped_connections:
+        connection += f", connection to the publisher lost {st.dropped_connections} time(s)"
+    if st.handshakes_failed:
+        connection += f", {st.handshakes_failed} failed CURVE handshake(s)"
+    print(f"streamsr: {'stopped; ' if interrupted else ''}received {count} frames{timing}; "
           f"{st.conflated} skipped for newer, {st.seq_gaps} missed upstream, {st.out_of_order} out of order, "
-          f"{st.malformed} malformed; latency capture->received p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / "
-          f"max {fmt_ms(lat.max)} ms" + (f"; recorded {record}" if recorder and recorder.frames_written else ""),
-          file=sys.stderr)
+          f"{st.malformed} malformed{connection}; latency capture->received p50 {fmt_ms(lat.p50)} / "
+          f"p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms"
+          + (f"; recorded {record}" if recorder and recorder.frames_written else ""), file=sys.stderr)
+    if clear_text:
+        print(clear_text, file=sys.stderr)
     if count == 0 and not interrupted:
-        raise TransportError(f"no frames from {sub.endpoint}" + (f" within {timeout:g} s" if timeout else "")
-                             + (f" (last malformed message: {st.last_malformed})" if st.malformed else ""))
+        why = ""
+        if st.handshakes_failed:
+            why = f" ({st.handshakes_failed} CURVE handshake(s) failed: check the --curve keys and --key-name)"
+        elif st.malformed:
+            why = f" (last malformed message: {st.last_malformed})"
+        raise TransportError(f"no frames from {sub.endpoint}" + (f" within {timeout:g} s" if timeout else "") + why)
