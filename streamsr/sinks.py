@@ -125,7 +125,10 @@ class _StreamCopier:
             except (av.error.FFmpegError, ValueError, TypeError) as e:
                 self.skipped.append(f"{what}: {e}")
                 continue
-            out.metadata.update(s.metadata)
+            meta = dict(s.metadata)
+            if "title" not in meta and "name" in meta:  # MP4 keeps a track title as "name"; others say "title"
+                meta["title"] = meta.pop("name")
+            out.metadata.update(meta)
             self._map[s.index] = out
             self.audio_tracks += s.type == "audio"
         if self.skipped:

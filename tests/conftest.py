@@ -86,11 +86,12 @@ def make_timed_clip(
     width: int = 48,
     height: int = 40,
     bframes: bool = True,
+    gop: int | None = None,
     audio: tuple[tuple[str, str], ...] = (),
 ) -> Path:
     """An H.264 clip whose frame i is shown at pts[i] (in `time_base`): variable frame rate, jumps, and
     with `bframes=False` also duplicated pts (decode times are then made distinct, as muxers require).
-    MP4 outputs keep `time_base` exactly (track timescale set). audio: one mono AAC track per
+    MP4 outputs keep `time_base` exactly (track timescale set); gop: frames between keyframes. audio: one mono AAC track per
     (language, title), each a different tone, as long as the video."""
     import av
 
@@ -104,7 +105,7 @@ def make_timed_clip(
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.time_base = video.codec_context.time_base = tb
-        video.options = {} if bframes else {"bf": "0"}
+        video.options = {k: v for k, v in (("bf", None if bframes else "0"), ("g", gop and str(gop))) if v}
         tracks = []
         for k, (language, title) in enumerate(audio):
             a = out.add_stream("aac", rate=16000)

@@ -14,8 +14,6 @@ from ..sinks import EncoderOptions
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
 
-LOCAL_RAY = "local"
-
 
 def _describe(result: JobResult) -> str:
     if result.status == "skipped":
@@ -59,9 +57,10 @@ def enhance(
     segment_seconds: Optional[float] = typer.Option(
         None, "--segment-seconds", min=1.0,
         help="Cut inputs longer than twice this at keyframes into segments enhanced in parallel with --ray."),
-    ray: Optional[str] = typer.Option(
-        None, "--ray", is_flag=False, flag_value=LOCAL_RAY, metavar="[ADDRESS]",
-        help="Run on Ray: alone, a local Ray instance; 'auto' or ray://host:port joins a cluster."),
+    ray: bool = typer.Option(False, "--ray", help="Run the files (and segments) as Ray tasks; see --ray-address."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", metavar="ADDRESS",
+        help="With --ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray instance."),
     workers: Optional[int] = typer.Option(None, min=1, help="Ray workers (default: one per GPU, else per CPU)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
@@ -91,10 +90,10 @@ def enhance(
             say(f"failed {result.input}: {result.error}")
 
     try:
-        if ray is not None:
+        if ray or ray_address:
             from ..distributed import run_on_ray
 
-            results = run_on_ray(jobs, spec, options, address=None if ray == LOCAL_RAY else ray, workers=workers,
+            results = run_on_ray(jobs, spec, options, address=ray_address, workers=workers,
                                  on_frames=bar.update, on_result=on_result,
                                  on_status=say)
         else:
