@@ -117,7 +117,7 @@ class _StreamCopier:
             codec = s.codec_context.name if s.codec_context is not None else None
             lang = s.metadata.get("language")
             what = f"{s.type} stream #{s.index} ({codec or 'unknown codec'}{', ' + lang if lang else ''})"
-            if codec is None or codec not in supported:
+            if codec is None or (supported and codec not in supported):  # empty: the muxer lists none; try
                 self.skipped.append(what)
                 continue
             try:
