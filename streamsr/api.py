@@ -136,6 +136,7 @@ class VideoResult:
     fps: float
     repeated_frames: int
     decode_errors: int
+    damaged_frames: int = 0  # frames the decoder concealed (kept, counted)
 
 
 def enhance_video(
@@ -180,4 +181,5 @@ def enhance_video(
         fps=report.frames / report.seconds if report.seconds > 0 else float("nan"),
         repeated_frames=report.repeated_frames,
         decode_errors=report.decode_errors,
+        damaged_frames=report.damaged_frames,
     )

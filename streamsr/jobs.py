@@ -1,18 +1,31 @@
-"""File jobs: enhance a recorded video (or a folder of them) into 4x videos, losslessly and atomically."""
+"""File jobs: enhance recorded videos (a file or a folder of them) into 4x videos, losslessly and atomically.
+
+A job is one input -> one output. Long inputs may be cut at keyframes into segments (`WorkUnit`s) that are
+enhanced separately, then joined without re-encoding (`finish_job`); that cut depends only on the file
+and the options, so a local run and a distributed one (distributed.py) write the same bytes. `run_jobs`
+runs a list of jobs here, one after another: a failing file is recorded and the others go on; outputs
+that already exist are complete (every output is renamed into place only when finished), so a re-run
+skips them and an interrupted archive run resumes where it stopped.
+"""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import av
+
+from .backends import EngineConfig, select_engine
 from .enhancer import Enhancer
-from .errors import InputError, OutputError
+from .errors import InputError, Interrupted, OutputError, StreamSRError
 from .frame import Frame
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
-from .sinks import EncoderOptions, FileSink, SideBySideSink, Sink, check_output_path
-from .sources import VIDEO_SUFFIXES, FileSource, StreamInfo
+from .sinks import EncoderOptions, FileSink, SideBySideSink, Sink, check_output_path, join_segments
+from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
+from .tiling import Tiler
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -25,13 +38,106 @@ class EnhanceJob:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EnhancerSpec:
+    """How to build an Enhancer, as plain values, so a worker process or host can build its own."""
+
+    engine: str = "auto"
+    device: str = "auto"
+    precision: str = "auto"
+    batch: int = 16
+    tile: int = 32
+    halo: int = 6
+    weights: str | None = None
+    preset: str | None = None
+
+    def build(self) -> Enhancer:
+        """The Enhancer this spec describes (engine selected and built, weights loaded)."""
+        return Enhancer.build(engine=self.engine, device=self.device, precision=self.precision, batch=self.batch,
+                              tile=self.tile, halo=self.halo, weights=self.weights, preset=self.preset)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobOptions:
+    """encoder: video encoder settings; overwrite: redo outputs that exist (else a folder job skips them);
+    strict: any damaged, undecodable or missing frame fails the file; segment_seconds: cut inputs longer
+    than twice this into segments of at least this many seconds, at keyframes (None: never)."""
+
+    encoder: EncoderOptions = EncoderOptions()
+    overwrite: bool = False
+    strict: bool = False
+    segment_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.segment_seconds is not None and self.segment_seconds <= 0:
+            raise ValueError(f"JobOptions.segment_seconds must be > 0 s or None, got {self.segment_seconds}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkUnit:
+    """What one worker does: enhance `job.input`, or the frames `window` = [start_pts, end_pts) of it (a
+    segment, number `segment` of `segments`), into `path`. frames: expected output frames (progress)."""
+
+    job: EnhanceJob
+    path: Path
+    frames: int
+    segment: int = 0
+    segments: int = 1
+    window: tuple[int, int] | None = None
+    index: PacketIndex | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnitResult:
+    """What a unit did. frames_in: frames decoded; repeated: timestamps filled with the previous good frame;
+    damaged: frames decoded with errors (kept); decode_errors: packets rejected; moved: frames moved by a
+    tick to keep timestamps increasing; audio_tracks / skipped_streams: what was copied / left out."""
+
+    frames_in: int
+    frames_out: int
+    repeated: int
+    damaged: int
+    decode_errors: int
+    moved: int
+    audio_tracks: int
+    skipped_streams: tuple[str, ...]
+    seconds: float
+    info: StreamInfo
+    stats: PipelineStats
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobResult:
+    """One line of the end summary and one entry of `--report`: status is "ok", "skipped" (output already
+    complete) or "failed" (`error` says why, one line). seconds: wall time; fps: frames_out / seconds."""
+
+    input: str
+    output: str
+    status: str
+    frames_in: int = 0
+    frames_out: int = 0
+    damaged: int = 0
+    repeated: int = 0
+    decode_errors: int = 0
+    audio_tracks: int = 0
+    skipped_streams: tuple[str, ...] = ()
+    segments: int = 1
+    seconds: float = 0.0
+    fps: float = 0.0
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EnhanceReport:
-    """What one job did: frames written, corrupt frames repeated to keep sync, wall time (s)."""
+    """What `enhance_video` did: frames written, corrupt frames repeated to keep sync, wall time (s)."""
 
     job: EnhanceJob
     info: StreamInfo
     frames: int
     repeated_frames: int
+    damaged_frames: int
     decode_errors: int
     seconds: float
     stats: PipelineStats
@@ -42,10 +148,17 @@ def compare_path_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.compare{output.suffix}")
 
 
-def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bool = False) -> list[EnhanceJob]:
+def segment_path(output: Path, segment: int) -> Path:
+    """Where segment `segment` of `output` is kept until the join: a hidden sibling in the same container."""
+    return output.with_name(f".{output.stem}.seg{segment:04d}{output.suffix}")
+
+
+def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bool = False,
+              suffix: str = ".mp4") -> list[EnhanceJob]:
     """Expand INPUT/OUTPUT into jobs: a file -> that output file; a folder -> every video in it (sorted, not
-    recursive) -> OUTPUT folder/<stem>.mp4. Checks inputs exist and outputs can be written before any work
-    starts: InputError/OutputError with one line otherwise."""
+    recursive) -> OUTPUT folder/<stem><suffix>. Checks inputs exist and outputs can be written before any
+    work starts: InputError/OutputError with one line otherwise. A single file's existing output is an
+    error without `overwrite`; a folder's existing outputs are complete ones `run_jobs` skips."""
     if not input.exists():
         raise InputError(f"input {input} does not exist")
     if input.is_dir():
@@ -54,17 +167,211 @@ def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bo
             raise InputError(f"input folder {input} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
         if output.exists() and not output.is_dir():
             raise OutputError(f"output {output} must be a folder when the input {input} is a folder")
-        pairs = [(f, output / f"{f.stem}.mp4") for f in files]
+        if output.exists():
+            check_output_path(output / ".streamsr-check", overwrite=True)
+        pairs = [(f, output / f"{f.stem}{suffix}") for f in files]
     else:
         pairs = [(input, output)]
     jobs = [EnhanceJob(input=i, output=o, compare=compare_path_for(o) if compare else None) for i, o in pairs]
     for job in jobs:
         if job.output.resolve() == job.input.resolve():
             raise OutputError(f"output {job.output} is the input file; choose another name")
-        if not (input.is_dir() and not output.exists()):
+        if not input.is_dir():
             for path in filter(None, (job.output, job.compare)):
                 check_output_path(path, overwrite=overwrite)
     return jobs
+
+
+def is_complete(job: EnhanceJob) -> bool:
+    """True when every output of `job` exists: they appear only when finished, so existing means complete."""
+    return all(p.is_file() for p in filter(None, (job.output, job.compare)))
+
+
+def _estimated_frames(path: Path) -> tuple[int, float | None]:
+    """(frames from the header, or duration x rate; 0 if unreadable) and the duration (s), without decoding."""
+    try:
+        with av.open(str(path)) as c:
+            v = c.streams.video[0]
+            duration = c.duration / 1e6 if c.duration else None
+            rate = v.average_rate or v.guessed_rate or 25
+            return int(v.frames or round((duration or 0) * float(rate))), duration
+    except (av.error.FFmpegError, IndexError, OSError):
+        return 0, None
+
+
+def planned_frames(jobs: Sequence[EnhanceJob], options: JobOptions) -> int:
+    """Frames the jobs that will run are expected to write (header counts; the progress bar's total)."""
+    return sum(_estimated_frames(j.input)[0] for j in jobs if options.overwrite or not is_complete(j))
+
+
+def plan_units(job: EnhanceJob, options: JobOptions) -> list[WorkUnit]:
+    """The work units of `job`: one for the whole file, or, when the input lasts more than twice
+    `options.segment_seconds` (and no comparison video is asked for), one per segment: consecutive runs of
+    frames from one keyframe to the first keyframe at least `segment_seconds` later (a last piece shorter
+    than half that joins the one before). Cuts come from the packet index only, so they are the same on
+    every machine."""
+    frames, duration = _estimated_frames(job.input)
+    whole = [WorkUnit(job=job, path=job.output, frames=frames)]
+    seg_s = options.segment_seconds
+    if seg_s is None or job.compare is not None or duration is None or duration < 2 * seg_s:
+        return whole
+    index = index_packets(job.input)
+    if index is None or not index.pts:
+        return whole
+    with av.open(str(job.input)) as c:
+        tb = c.streams.video[0].time_base
+    step = round(seg_s / tb)
+    starts = [index.pts[0]]
+    for k in index.keyframes:
+        if k >= starts[-1] + step:
+            starts.append(k)
+    if len(starts) > 1 and index.pts[-1] - starts[-1] < step // 2:
+        starts.pop()
+    if len(starts) == 1:
+        return whole
+    ends = starts[1:] + [index.pts[-1] + 1]
+    units = []
+    for i, (lo, hi) in enumerate(zip(starts, ends)):
+        n = sum(1 for p in index.pts if lo <= p < hi)
+        units.append(WorkUnit(job=job, path=segment_path(job.output, i), frames=n, segment=i,
+                              segments=len(starts), window=(lo, hi), index=index))
+    return units
+
+
+def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *,
+             on_start: Callable[[StreamInfo], None] | None = None,
+             on_frame: Callable[[Frame], None] | None = None) -> UnitResult:
+    """Decode the unit's frames, enhance each, encode them to `unit.path` at their own timestamps. A whole
+    file also gets its audio/subtitle/data streams; a segment is video only (the join adds them once).
+    The output appears only when complete; on any error or Ctrl-C none is left behind."""
+    started = time.perf_counter()
+    job = unit.job
+    whole = unit.window is None
+    with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index) as source:
+        info = source.info
+        if on_start is not None:
+            on_start(info)
+        s = enhancer.tiler.scale
+        streams_from = job.input if whole else None
+        overwrite = options.overwrite or not whole
+        sinks: list[Sink] = []
+        try:
+            main = FileSink(unit.path, width=info.width * s, height=info.height * s, rate=info.rate,
+                            time_base=info.time_base, options=options.encoder, streams_from=streams_from,
+                            overwrite=overwrite)
+            sinks.append(main)
+            if job.compare is not None:
+                inner = FileSink(job.compare, width=2 * info.width * s, height=info.height * s, rate=info.rate,
+                                 time_base=info.time_base, options=options.encoder, streams_from=streams_from,
+                                 overwrite=overwrite)
+                sinks.append(SideBySideSink(inner))
+        except BaseException:
+            for sink in sinks:
+                sink.abort()
+            raise
+        stats = run_pipeline(source, enhancer, sinks, config=PipelineConfig(live=False), on_frame=on_frame)
+        return UnitResult(
+            frames_in=stats.frames_out - source.repeated_frames, frames_out=stats.frames_out,
+            repeated=source.repeated_frames, damaged=source.damaged_frames, decode_errors=source.decode_errors,
+            moved=main.moved_frames, audio_tracks=main.audio_tracks, skipped_streams=tuple(main.skipped_streams),
+            seconds=time.perf_counter() - started, info=info, stats=stats,
+        )
+
+
+def finish_job(job: EnhanceJob, units: Sequence[WorkUnit], results: Sequence[UnitResult],
+               options: JobOptions, *, seconds: float) -> JobResult:
+    """Join a segmented job's segments into its output (copying the other streams once) and remove them;
+    sum the units' counts into the job's result. `seconds`: the job's wall time so far."""
+    audio, skipped = results[0].audio_tracks, results[0].skipped_streams
+    if len(units) > 1:
+        started = time.perf_counter()
+        try:
+            join_segments([u.path for u in units], job.output, streams_from=job.input, overwrite=options.overwrite)
+            with av.open(str(job.output)) as c:
+                audio = len(c.streams.audio)
+        finally:
+            remove_segments(units)
+        seconds += time.perf_counter() - started
+    frames_out = sum(r.frames_out for r in results)
+    return JobResult(
+        input=str(job.input), output=str(job.output), status="ok",
+        frames_in=sum(r.frames_in for r in results), frames_out=frames_out,
+        damaged=sum(r.damaged for r in results), repeated=sum(r.repeated for r in results),
+        decode_errors=sum(r.decode_errors for r in results), audio_tracks=audio, skipped_streams=skipped,
+        segments=len(units), seconds=round(seconds, 3), fps=round(frames_out / max(seconds, 1e-9), 3),
+    )
+
+
+def remove_segments(units: Sequence[WorkUnit]) -> None:
+    """Delete the segment files of a segmented job (finished or not)."""
+    for unit in units:
+        if unit.window is not None:
+            unit.path.unlink(missing_ok=True)
+
+
+def failed(job: EnhanceJob, error: BaseException, *, seconds: float = 0.0) -> JobResult:
+    """The result of a job that failed: its one-line reason (StreamSRError's message, else type and text)."""
+    reason = str(error) if isinstance(error, StreamSRError) else f"{type(error).__name__}: {error}"
+    return JobResult(input=str(job.input), output=str(job.output), status="failed", seconds=round(seconds, 3),
+                     error=" ".join(reason.split()) or type(error).__name__)
+
+
+def skipped(job: EnhanceJob) -> JobResult:
+    return JobResult(input=str(job.input), output=str(job.output), status="skipped")
+
+
+def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions, *,
+             keep_going: bool = True,
+             on_units: Callable[[EnhanceJob, list[WorkUnit]], None] | None = None,
+             on_frame: Callable[[Frame], None] | None = None,
+             on_result: Callable[[JobResult], None] | None = None) -> list[JobResult]:
+    """Run `jobs` here, one after another. Complete outputs are skipped unless `options.overwrite`. With
+    `keep_going`, a job that fails (any error but Ctrl-C) becomes a "failed" result and the next one
+    starts; without it the error propagates. on_units(job, units) before a job's work starts."""
+    results: list[JobResult] = []
+    for job in jobs:
+        if not options.overwrite and is_complete(job) and keep_going:
+            result = skipped(job)
+        else:
+            result = _run_job(job, enhancer, options, keep_going=keep_going, on_units=on_units, on_frame=on_frame)
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+def _run_job(job, enhancer, options, *, keep_going, on_units, on_frame) -> JobResult:
+    started = time.perf_counter()
+    units: list[WorkUnit] = []
+    try:
+        units = plan_units(job, options)
+        if on_units is not None:
+            on_units(job, units)
+        outcomes = [run_unit(u, enhancer, options, on_frame=on_frame) for u in units]
+        return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started)
+    except (KeyboardInterrupt, Interrupted):
+        remove_segments(units)
+        raise
+    except Exception as e:  # noqa: BLE001 - one bad file must not stop an archive run
+        remove_segments(units)
+        if not keep_going:
+            raise
+        return failed(job, e, seconds=time.perf_counter() - started)
+
+
+def write_report(path: Path, results: Sequence[JobResult]) -> None:
+    """`--report FILE.json`: {"files": [JobResult.to_dict(), ...], "ok"/"skipped"/"failed": counts}.
+    Written to a temporary name and renamed, so a report on disk is always whole."""
+    body = {"files": [r.to_dict() for r in results]}
+    for status in ("ok", "skipped", "failed"):
+        body[status] = sum(r.status == status for r in results)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_text(json.dumps(body, indent=2) + "\n")
+        tmp.replace(path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"report {path} cannot be written ({e.strerror or e})") from None
 
 
 def enhance_video(
@@ -73,42 +380,14 @@ def enhance_video(
     *,
     encoder: EncoderOptions = EncoderOptions(),
     overwrite: bool = False,
+    strict: bool = False,
     on_start: Callable[[StreamInfo], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> EnhanceReport:
     """Decode `job.input`, enhance every frame, encode to `job.output` with the same frame count, rate,
-    timestamps and audio. Outputs appear only when complete; on any error or Ctrl-C none is left behind."""
-    started = time.perf_counter()
-    with FileSource(job.input) as source:
-        info = source.info
-        if on_start is not None:
-            on_start(info)
-        s = enhancer.tiler.scale
-        sinks: list[Sink] = []
-        try:
-            sinks.append(
-                FileSink(
-                    job.output, width=info.width * s, height=info.height * s, rate=info.rate,
-                    time_base=info.time_base, options=encoder, audio_from=info.audio_path, overwrite=overwrite,
-                )
-            )
-            if job.compare is not None:
-                inner = FileSink(
-                    job.compare, width=2 * info.width * s, height=info.height * s, rate=info.rate,
-                    time_base=info.time_base, options=encoder, audio_from=info.audio_path, overwrite=overwrite,
-                )
-                sinks.append(SideBySideSink(inner))
-        except BaseException:
-            for sink in sinks:
-                sink.abort()
-            raise
-        stats = run_pipeline(source, enhancer, sinks, config=PipelineConfig(live=False), on_frame=on_frame)
-        return EnhanceReport(
-            job=job,
-            info=info,
-            frames=stats.frames_out,
-            repeated_frames=source.repeated_frames,
-            decode_errors=source.decode_errors,
-            seconds=time.perf_counter() - started,
-            stats=stats,
-        )
+    timestamps and other streams (one unit, never segmented). Outputs appear only when complete."""
+    unit = WorkUnit(job=job, path=job.output, frames=0)
+    r = run_unit(unit, enhancer, JobOptions(encoder=encoder, overwrite=overwrite, strict=strict),
+                 on_start=on_start, on_frame=on_frame)
+    return EnhanceReport(job=job, info=r.info, frames=r.frames_out, repeated_frames=r.repeated,
+                         damaged_frames=r.damaged, decode_errors=r.decode_errors, seconds=r.seconds, stats=r.stats)

@@ -9,6 +9,7 @@ Every sink has `write(frame)`, `close()` (finish: the output is complete and pla
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,15 +38,20 @@ class Sink(Protocol):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EncoderOptions:
     """codec: an FFmpeg encoder name; crf: constant-quality factor (x264/x265/vp9/av1), ignored when
-    `bitrate` (bits/s) is given; pix_fmt: the encoded pixel format; preset: x264/x265 speed preset."""
+    `bitrate` (bits/s) is given; pix_fmt: the encoded pixel format; preset: x264/x265 speed preset;
+    threads: encoder threads, fixed rather than "as many as this machine has" because x264's output depends
+    on its thread count: the same options give the same bytes on a laptop, a CI box or a Ray worker."""
 
     codec: str = "libx264"
     crf: int | None = 18
     bitrate: int | None = None
     pix_fmt: str = "yuv420p"
     preset: str | None = "medium"
+    threads: int = 4
 
     def __post_init__(self) -> None:
+        if self.threads < 0:
+            raise ValueError(f"EncoderOptions.threads must be >= 0 (0 = as many as the machine has), got {self.threads}")
         if self.crf is not None and not 0 <= self.crf <= 63:
             raise ValueError(f"EncoderOptions.crf must be in 0..63, got {self.crf}")
         if self.bitrate is not None and self.bitrate <= 0:
@@ -71,17 +77,67 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.stem}.partial{path.suffix}")
 
 
-class _AudioCopier:
-    """Copies the audio packets of `source` into `container` untouched, interleaved up to a given time."""
+_MOV_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".3gp", ".3g2", ".f4v", ".ismv"})
+_MATROSKA_SUFFIXES = frozenset({".mkv", ".webm", ".mka"})
+_MPEGTS_SUFFIXES = frozenset({".ts", ".mts", ".m2ts"})
 
-    def __init__(self, source: Path, container: av.container.OutputContainer) -> None:
+
+def output_time_base(path: Path, time_base: Fraction) -> tuple[Fraction, dict[str, str]]:
+    """The video time base an output at `path` (its suffix picks the container, as FFmpeg guesses it)
+    gets for a source in `time_base`, and the muxer options that make the container keep it.
+
+    MP4/MOV: 1/D for a source time base n/D (the same, or an exact rescale when n > 1), with the movie
+    timescale set to D too, so edit lists do not round the start time to 1/1000 s. Matroska/WebM store
+    1/1000 s and MPEG-TS 1/90000 s whatever is asked; other containers are given the source's."""
+    suffix = path.suffix.lower()
+    if suffix in _MOV_SUFFIXES and time_base.denominator < 2**31:
+        d = str(time_base.denominator)
+        return Fraction(1, time_base.denominator), {"movie_timescale": d, "video_track_timescale": d}
+    if suffix in _MATROSKA_SUFFIXES:
+        return Fraction(1, 1000), {}
+    if suffix in _MPEGTS_SUFFIXES:
+        return Fraction(1, 90000), {}
+    return time_base, {}
+
+
+class _StreamCopier:
+    """Copies every audio, subtitle and data stream of `source` into `container` untouched (packets bit for
+    bit, stream metadata such as language and title kept), interleaved up to a given time. Streams the
+    output container cannot hold are not copied and named in `skipped` (one phrase each)."""
+
+    def __init__(self, source: Path, container: av.container.OutputContainer, *, label: Path) -> None:
         self._in = av.open(str(source))
-        in_stream = self._in.streams.audio[0]
-        self._out_stream = container.add_stream_from_template(in_stream)
+        self._map: dict[int, av.stream.Stream] = {}
+        self.skipped: list[str] = []
+        self.audio_tracks = 0
+        supported = container.supported_codecs
+        for s in self._in.streams:
+            if s.type not in ("audio", "subtitle", "data"):
+                continue
+            codec = s.codec_context.name if s.codec_context is not None else None
+            lang = s.metadata.get("language")
+            what = f"{s.type} stream #{s.index} ({codec or 'unknown codec'}{', ' + lang if lang else ''})"
+            if codec is None or (supported and codec not in supported):  # empty: the muxer lists none; try
+                self.skipped.append(what)
+                continue
+            try:
+                out = container.add_stream_from_template(s)
+            except (av.error.FFmpegError, ValueError, TypeError) as e:
+                self.skipped.append(f"{what}: {e}")
+                continue
+            meta = dict(s.metadata)
+            if "title" not in meta and "name" in meta:  # MP4 keeps a track title as "name"; others say "title"
+                meta["title"] = meta.pop("name")
+            out.metadata.update(meta)
+            self._map[s.index] = out
+            self.audio_tracks += s.type == "audio"
+        if self.skipped:
+            log.warning("output %s: not copied (the %s container cannot hold them): %s", label,
+                        label.suffix or "output", "; ".join(self.skipped))
         self._container = container
-        self._packets = self._in.demux(in_stream)
+        self._packets = self._in.demux([s for s in self._in.streams if s.index in self._map]) if self._map else iter(())
         self._pending: av.Packet | None = None
-        self._done = False
+        self._done = not self._map
 
     def _next(self) -> av.Packet | None:
         while True:
@@ -90,11 +146,11 @@ class _AudioCopier:
             except (StopIteration, av.error.FFmpegError):
                 self._done = True
                 return None
-            if packet.dts is not None:
+            if packet.dts is not None and packet.size:
                 return packet
 
     def copy_until(self, seconds: float | None) -> None:
-        """Mux every audio packet with a timestamp before `seconds` (all remaining when None)."""
+        """Mux every copied packet with a timestamp before `seconds` (all remaining when None)."""
         while not self._done:
             packet = self._pending or self._next()
             self._pending = None
@@ -103,19 +159,84 @@ class _AudioCopier:
             if seconds is not None and float(packet.dts * packet.time_base) > seconds:
                 self._pending = packet
                 return
-            packet.stream = self._out_stream
+            packet.stream = self._map[packet.stream_index]
             self._container.mux(packet)
 
     def close(self) -> None:
         self._in.close()
 
 
-class FileSink:
-    """Encode frames to a video file with PyAV, keeping the source's pts/time base (so frame count, rate and
-    duration match) and copying the source's audio track (`audio_from`) untouched.
+class _AtomicOutput:
+    """An output container written under `partial_path(path)` and moved into place only by `_finish()`;
+    `abort()` and any error delete it. With `streams_from`, that file's audio/subtitle/data streams are
+    copied in (`_copier`)."""
 
-    The file is written under `partial_path(path)` and renamed to `path` only by `close()`; `abort()` and
-    any error delete it. Frames must all have the size given here.
+    def __init__(self, path: Path, *, options: dict[str, str], overwrite: bool) -> None:
+        self.path = Path(path)
+        check_output_path(self.path, overwrite=overwrite)
+        self._tmp = partial_path(self.path)
+        self._copier: _StreamCopier | None = None
+        try:
+            self._container = av.open(str(self._tmp), mode="w", options=options)
+        except (av.error.FFmpegError, ValueError) as e:
+            raise OutputError(f"output {self.path}: cannot create a video file here ({e})") from None
+
+    def _copy_streams(self, streams_from: Path | None) -> None:
+        if streams_from is None:
+            return
+        try:
+            self._copier = _StreamCopier(streams_from, self._container, label=self.path)
+        except (av.error.FFmpegError, ValueError, IndexError) as e:
+            self._discard()
+            raise InputError(f"input {streams_from}: its audio/subtitle streams cannot be copied ({e})") from None
+
+    @property
+    def audio_tracks(self) -> int:
+        """Audio tracks copied from the source."""
+        return 0 if self._copier is None else self._copier.audio_tracks
+
+    @property
+    def skipped_streams(self) -> list[str]:
+        """Source streams the container could not hold (also logged once as a warning)."""
+        return [] if self._copier is None else list(self._copier.skipped)
+
+    def _finish(self, flush: Callable[[], None]) -> None:
+        try:
+            flush()
+            if self._copier is not None:
+                self._copier.copy_until(None)
+                self._copier.close()
+            self._container.close()
+        except (av.error.FFmpegError, OSError) as e:
+            self._discard()
+            raise OutputError(f"output {self.path}: finishing the file failed ({e})") from None
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._discard()
+
+    def _discard(self) -> None:
+        for closer in (getattr(self, "_copier", None), getattr(self, "_container", None)):
+            if closer is not None:
+                try:
+                    closer.close()
+                except Exception:  # noqa: BLE001 - best effort while discarding; the file goes anyway
+                    pass
+        self._tmp.unlink(missing_ok=True)
+
+
+class FileSink(_AtomicOutput):
+    """Encode frames to a video file with PyAV, each frame at its own presentation time (`frame.pts` in
+    `frame.time_base`, rescaled exactly into `output_time_base`), so frame count, timestamps (CFR or VFR)
+    and duration match the source; `streams_from`: a file whose audio, subtitle and data streams are
+    copied in untouched (what the container cannot hold is skipped with a warning).
+
+    The encoder and muxer need strictly increasing timestamps: a frame whose pts does not exceed the
+    previous one's (duplicated pts in the source, or two frames within one tick of a coarser container
+    time base) is moved to the previous pts + 1 tick; `moved_frames` counts them, `max_shift_ticks` is
+    the largest move. The container follows the suffix of `path`. The file is written under
+    `partial_path(path)` and renamed to `path` only by `close()`; `abort()` and any error delete it.
+    Frames must all have the size given here.
     """
 
     def __init__(
@@ -127,18 +248,17 @@ class FileSink:
         rate: Fraction,
         time_base: Fraction | None = None,
         options: EncoderOptions = EncoderOptions(),
-        audio_from: Path | None = None,
+        streams_from: Path | None = None,
         overwrite: bool = False,
     ) -> None:
-        self.path = Path(path)
-        check_output_path(self.path, overwrite=overwrite)
+        path = Path(path)
+        self.time_base, mux_options = output_time_base(path, time_base) if time_base is not None else (None, {})
+        super().__init__(path, options=mux_options, overwrite=overwrite)
         self.width, self.height = width, height
-        self._tmp = partial_path(self.path)
         self.frames_written = 0
-        try:
-            self._container = av.open(str(self._tmp), mode="w")
-        except (av.error.FFmpegError, ValueError) as e:
-            raise OutputError(f"output {self.path}: cannot create a video file here ({e})") from None
+        self.moved_frames = 0
+        self.max_shift_ticks = 0
+        self._last_pts: int | None = None
         try:
             stream = self._container.add_stream(options.codec, rate=rate)
         except (av.error.FFmpegError, ValueError) as e:
@@ -146,8 +266,11 @@ class FileSink:
             raise OutputError(f"output {self.path}: encoder {options.codec!r} is not available ({e})") from None
         stream.width, stream.height = width, height
         stream.pix_fmt = options.pix_fmt
-        if time_base is not None:
-            stream.time_base = time_base
+        if self.time_base is not None:
+            stream.time_base = self.time_base
+            stream.codec_context.time_base = self.time_base
+        if options.threads:
+            stream.codec_context.thread_count = options.threads
         codec_options: dict[str, str] = {}
         if options.bitrate is not None:
             stream.bit_rate = options.bitrate
@@ -157,13 +280,19 @@ class FileSink:
             codec_options["preset"] = options.preset
         stream.options = codec_options
         self._stream = stream
-        self._audio: _AudioCopier | None = None
-        if audio_from is not None:
-            try:
-                self._audio = _AudioCopier(audio_from, self._container)
-            except (av.error.FFmpegError, ValueError, IndexError) as e:
-                self._discard()
-                raise InputError(f"input {audio_from}: audio track cannot be copied ({e})") from None
+        self._copy_streams(streams_from)
+
+    def _pts(self, frame: Frame) -> int | None:
+        if frame.pts is None or frame.time_base is None or self.time_base is None:
+            return None
+        exact = frame.pts * frame.time_base / self.time_base
+        pts = round(exact)
+        if self._last_pts is not None and pts <= self._last_pts:
+            pts = self._last_pts + 1
+            self.moved_frames += 1
+            self.max_shift_ticks = max(self.max_shift_ticks, math.ceil(abs(pts - exact)))
+        self._last_pts = pts
+        return pts
 
     def write(self, frame: Frame) -> None:
         img = frame.image
@@ -173,13 +302,14 @@ class FileSink:
                 f"stream is {self.width}x{self.height}"
             )
         vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-        if frame.pts is not None and frame.time_base is not None:
-            vf.pts, vf.time_base = frame.pts, frame.time_base
+        pts = self._pts(frame)
+        if pts is not None:
+            vf.pts, vf.time_base = pts, self.time_base
         else:
             vf.pts = None
         try:
-            if self._audio is not None:
-                self._audio.copy_until(frame.seconds)
+            if self._copier is not None:
+                self._copier.copy_until(frame.seconds)
             for packet in self._stream.encode(vf):
                 self._container.mux(packet)
         except av.error.FFmpegError as e:
@@ -187,30 +317,67 @@ class FileSink:
         self.frames_written += 1
 
     def close(self) -> None:
-        """Flush the encoder, copy the rest of the audio, close, and move the file into place."""
-        try:
+        """Flush the encoder, copy the rest of the other streams, close, and move the file into place."""
+
+        def flush() -> None:
             for packet in self._stream.encode(None):
                 self._container.mux(packet)
-            if self._audio is not None:
-                self._audio.copy_until(None)
-                self._audio.close()
-            self._container.close()
-        except (av.error.FFmpegError, OSError) as e:
-            self._discard()
-            raise OutputError(f"output {self.path}: finishing the file failed ({e})") from None
-        os.replace(self._tmp, self.path)
 
-    def abort(self) -> None:
-        self._discard()
+        self._finish(flush)
 
-    def _discard(self) -> None:
-        for closer in (getattr(self, "_audio", None), getattr(self, "_container", None)):
-            if closer is not None:
-                try:
-                    closer.close()
-                except Exception:  # noqa: BLE001 - best effort while discarding; the file goes anyway
-                    pass
-        self._tmp.unlink(missing_ok=True)
+
+def join_segments(segments: list[Path], path: Path, *, streams_from: Path | None = None,
+                  overwrite: bool = False) -> int:
+    """Join video-only FileSink outputs of consecutive segments of one source (each starting at a keyframe,
+    with the source's own timestamps, made with the same encoder options) into `path`, without
+    re-encoding, copying `streams_from`'s other streams once. Returns the frames joined.
+
+    Packets keep their pts; a decode timestamp that would not increase across a seam (the encoder's
+    B-frame delay makes each segment's first dts start a little early) becomes the previous dts + 1 tick,
+    which stays <= its pts. Written atomically like FileSink."""
+    with av.open(str(segments[0])) as first:
+        template = first.streams.video[0]
+        tb = Fraction(template.time_base)
+        _, mux_options = output_time_base(path, tb)
+        out = _AtomicOutput(path, options=mux_options, overwrite=overwrite)
+        stream = out._container.add_stream_from_template(template)
+        stream.time_base = tb
+    out._copy_streams(streams_from)
+    frames = 0
+    last_dts: int | None = None
+
+    def copy_all() -> None:
+        nonlocal frames, last_dts
+        for segment in segments:
+            with av.open(str(segment)) as seg:
+                for packet in seg.demux(seg.streams.video[0]):
+                    if not packet.size:
+                        continue
+                    if packet.time_base != tb:
+                        raise OutputError(f"output {path}: segment {segment.name} has time base "
+                                          f"{packet.time_base}, not {tb}")
+                    if last_dts is not None and (packet.dts is None or packet.dts <= last_dts):
+                        packet.dts = last_dts + 1
+                        if packet.pts is not None and packet.dts > packet.pts:
+                            raise OutputError(f"output {path}: segment {segment.name} overlaps the one "
+                                              f"before it (dts {packet.dts} > pts {packet.pts})")
+                    last_dts = packet.dts
+                    if out._copier is not None and packet.dts is not None:
+                        out._copier.copy_until(float(packet.dts * tb))
+                    packet.stream = stream
+                    out._container.mux(packet)
+                    frames += 1
+
+    try:
+        copy_all()
+    except (av.error.FFmpegError, OSError) as e:
+        out.abort()
+        raise OutputError(f"output {path}: joining segments failed ({e})") from None
+    except BaseException:
+        out.abort()
+        raise
+    out._finish(lambda: None)
+    return frames
 
 
 def side_by_side(frame: Frame) -> np.ndarray:

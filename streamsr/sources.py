@@ -6,6 +6,7 @@ with a `StreamInfo` describing the stream and `close()`. Sources never see tenso
 
 from __future__ import annotations
 
+import collections
 import logging
 import sys
 import threading
@@ -54,16 +55,57 @@ def _describe_av_error(e: Exception) -> str:
     return msg.strip().rstrip(":").strip() or type(e).__name__
 
 
-class FileSource:
-    """Decode every video frame of a file, in presentation order, losslessly (no drops).
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PacketIndex:
+    """Where a file's video frames are, from one demux pass without decoding (fast: no pixels touched).
 
-    Corrupt frames: a packet the decoder rejects is counted in `decode_errors`; to keep the output in sync,
-    a gap in the presentation timestamps of more than half a frame period is filled by repeating the
-    previous good frame at the missing timestamps (`repeated_frames` counts them, Frame.repeated marks
-    them). So frame count, rate and duration of the output match the input.
+    pts: every frame's presentation timestamp (stream time base), sorted, duplicates kept - one entry per
+    frame the container holds, which is the frame count an output must have. keyframes: sorted pts of
+    the keyframes (where decoding can start: segment boundaries). None from `index_packets` when some
+    packet has no pts (raw .h264/.hevc streams), where only the frame rate can say what is missing.
     """
 
-    def __init__(self, path: str | Path) -> None:
+    pts: tuple[int, ...]
+    keyframes: tuple[int, ...]
+
+
+def index_packets(path: str | Path) -> PacketIndex | None:
+    """The PacketIndex of `path`'s first video stream (None: no usable pts; InputError: unreadable)."""
+    try:
+        with av.open(str(path), mode="r") as container:
+            stream = container.streams.video[0]
+            pts: list[int] = []
+            keys: list[int] = []
+            for packet in container.demux(stream):
+                if not packet.size:
+                    continue
+                if packet.pts is None:
+                    return None
+                pts.append(packet.pts)
+                if packet.is_keyframe:
+                    keys.append(packet.pts)
+    except (av.error.FFmpegError, IndexError) as e:
+        raise InputError(f"input {path} is not a readable video ({_describe_av_error(e)})") from None
+    return PacketIndex(pts=tuple(sorted(pts)), keyframes=tuple(sorted(keys)))
+
+
+class FileSource:
+    """Decode every video frame of a file, in presentation order, losslessly (no drops), each frame with the
+    exact pts the container gives it (VFR, duplicated pts and jumps included).
+
+    Damage: a packet the decoder rejects is counted in `decode_errors`; a frame the decoder delivers but
+    flags as concealed is kept and counted in `damaged_frames`. The packet index (`index_packets`) says
+    which timestamps the file holds, so a timestamp for which no frame could be decoded is filled by
+    repeating the previous good frame exactly there (`repeated_frames`, Frame.repeated): the output has
+    one frame per input frame. Files without packet pts fall back to the frame rate: a gap of more than
+    half a frame period is filled at the nominal rate. `strict`: any damage raises InputError instead.
+
+    window: (start_pts, end_pts) to decode only frames with start_pts <= pts < end_pts (a segment; start_pts
+    must be a keyframe of the index), None for the whole file.
+    """
+
+    def __init__(self, path: str | Path, *, strict: bool = False, window: tuple[int, int] | None = None,
+                 index: PacketIndex | None = None) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"input {self.path} does not exist")
@@ -96,9 +138,29 @@ class FileSource:
             has_audio=bool(self._container.streams.audio),
             audio_path=self.path if self._container.streams.audio else None,
         )
+        self.strict = strict
+        self.window = window
+        self.index = index if index is not None else index_packets(self.path)
         self.decode_errors = 0
+        self.damaged_frames = 0
         self.repeated_frames = 0
         self._frame_ticks = float(1 / (self.info.rate * self.info.time_base))
+        if window is not None:
+            self._container.seek(window[0], stream=self._stream, backward=True, any_frame=False)
+
+    @property
+    def timestamps(self) -> list[int] | None:
+        """The pts this source will emit (one per output frame), None when the file has no packet index."""
+        if self.index is None:
+            return None
+        if self.window is None:
+            return list(self.index.pts)
+        lo, hi = self.window
+        return [p for p in self.index.pts if lo <= p < hi]
+
+    def _damage(self, what: str) -> None:
+        if self.strict:
+            raise InputError(f"input {self.path} is damaged: {what} (--strict)")
 
     def _decoded(self) -> Iterator[av.VideoFrame]:
         packets = self._container.demux(self._stream)
@@ -112,11 +174,93 @@ class FileSource:
                     f"input {self.path} is truncated or corrupt ({_describe_av_error(e)})"
                 ) from None
             try:
-                yield from packet.decode()
-            except av.error.FFmpegError:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
                 self.decode_errors += 1
+                self._damage(f"a packet at pts {packet.pts} does not decode ({_describe_av_error(e)})")
+                continue
+            for vf in frames:
+                if vf.is_corrupt:
+                    self.damaged_frames += 1
+                    self._damage(f"the frame at pts {vf.pts} decoded with errors")
+                yield vf
+
+    def _frame(self, vf: av.VideoFrame, seq: int, pts: int, captured: int) -> Frame:
+        frame = Frame(image=np.ascontiguousarray(vf.to_ndarray(format="rgb24")), seq=seq, pts=pts,
+                      time_base=self.info.time_base)
+        frame.timeline.stamp("captured", captured)
+        frame.timeline.stamp("decoded")
+        return frame
+
+    def _repeat(self, last: Frame, seq: int, pts: int, captured: int) -> Frame:
+        self.repeated_frames += 1
+        self._damage(f"no frame decodes at pts {pts}")
+        rep = Frame(image=last.image, seq=seq, pts=pts, time_base=self.info.time_base, repeated=True)
+        rep.timeline.stamp("captured", captured)
+        rep.timeline.stamp("decoded", captured)
+        return rep
 
     def __iter__(self) -> Iterator[Frame]:
+        if self.timestamps is None:
+            yield from self._by_rate()
+            return
+        if self.window is None:
+            self._check_complete()
+        expected = collections.deque(self.timestamps)
+        lo, hi = self.window if self.window is not None else (None, None)
+        pending: list[int] = []  # missing timestamps before the first good frame
+        seq = 0
+        last: Frame | None = None
+        for vf in self._decoded():
+            captured = now_ns()
+            pts = vf.pts if vf.pts is not None else (expected[0] if expected else None)
+            if pts is None or (lo is not None and pts < lo):
+                continue
+            if hi is not None and pts >= hi:
+                break
+            while expected and expected[0] < pts:
+                missing = expected.popleft()
+                if last is None:
+                    pending.append(missing)
+                    continue
+                yield self._repeat(last, seq, missing, captured)
+                seq += 1
+            if not expected or expected[0] != pts:
+                continue  # a pts the container does not hold (decoder output around damage): not a frame
+            expected.popleft()
+            frame = self._frame(vf, seq, pts, captured)
+            for missing in pending:
+                yield self._repeat(frame, seq, missing, captured)
+                seq += 1
+            pending.clear()
+            frame.seq = seq
+            seq += 1
+            last = frame
+            yield frame
+        if last is None and (expected or pending):
+            raise InputError(f"input {self.path} holds no decodable video frame")
+        captured = now_ns()
+        for missing in expected:
+            yield self._repeat(last, seq, missing, captured)
+            seq += 1
+
+    def _check_complete(self) -> None:
+        """InputError when the packet index covers less than the header promises (a cut-off file): fewer
+        frames than the header count, or, without one, a time span short of the duration by more than two
+        frame periods (time, not duration x rate, so VFR files with pauses are not mistaken for cut ones)."""
+        n = len(self.index.pts)
+        if self.info.frames:
+            if n < self.info.frames - 1:
+                raise InputError(f"input {self.path} is truncated: it holds {n} of {self.info.frames} frames")
+            return
+        if self.info.duration_s and n:
+            period = float(1 / self.info.rate)
+            span = float((self.index.pts[-1] - self.index.pts[0]) * self.info.time_base) + period
+            if span < self.info.duration_s - 2 * period:
+                raise InputError(f"input {self.path} is truncated: its frames cover {span:.2f} s of "
+                                 f"{self.info.duration_s:.2f} s")
+
+    def _by_rate(self) -> Iterator[Frame]:
         seq = 0
         last: Frame | None = None
         decoded = self._decoded()
@@ -131,22 +275,9 @@ class FileSource:
             if last is not None and last.pts is not None:
                 missing = round((pts - last.pts) / self._frame_ticks) - 1
                 for k in range(1, max(missing, 0) + 1):
-                    rep = Frame(
-                        image=last.image,
-                        seq=seq,
-                        pts=last.pts + round(k * self._frame_ticks),
-                        time_base=self.info.time_base,
-                        repeated=True,
-                    )
-                    rep.timeline.stamp("captured", captured)
-                    rep.timeline.stamp("decoded", captured)
-                    self.repeated_frames += 1
+                    yield self._repeat(last, seq, last.pts + round(k * self._frame_ticks), captured)
                     seq += 1
-                    yield rep
-            image = np.ascontiguousarray(vf.to_ndarray(format="rgb24"))
-            frame = Frame(image=image, seq=seq, pts=pts, time_base=self.info.time_base)
-            frame.timeline.stamp("captured", captured)
-            frame.timeline.stamp("decoded")
+            frame = self._frame(vf, seq, pts, captured)
             seq += 1
             last = frame
             yield frame

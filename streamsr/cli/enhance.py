@@ -1,4 +1,4 @@
-"""`streamsr enhance INPUT -o OUTPUT`: recorded video(s) in, 4x video(s) out."""
+"""`streamsr enhance INPUT -o OUTPUT`: recorded video(s) in, 4x video(s) out, here or on a Ray cluster."""
 
 from __future__ import annotations
 
@@ -9,14 +9,27 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
-from ..enhancer import Enhancer
-from ..errors import StreamSRError
-from ..jobs import enhance_video, plan_jobs
+from ..jobs import EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs, write_report
 from ..sinks import EncoderOptions
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
-from .options import (
-    Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
-)
+from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
+
+
+def _describe(result: JobResult) -> str:
+    if result.status == "skipped":
+        return f"skipped {result.output}: already complete (--overwrite redoes it)"
+    notes = []
+    if result.damaged:
+        notes.append(f"{result.damaged} damaged frame(s) kept")
+    if result.repeated:
+        notes.append(f"{result.repeated} corrupt frame(s) repeated to keep sync")
+    if result.decode_errors:
+        notes.append(f"{result.decode_errors} packet(s) failed to decode")
+    if result.segments > 1:
+        notes.append(f"{result.segments} segments")
+    note = f"; {', '.join(notes)}" if notes else ""
+    return (f"wrote {result.output}: {result.frames_out} frames, {result.audio_tracks} audio track(s), "
+            f"{result.seconds:.1f} s ({result.fps:.2f} fps){note}")
 
 
 def enhance(
@@ -34,53 +47,75 @@ def enhance(
     crf: int = typer.Option(18, min=0, max=63, help="Constant quality (lower is better); ignored with --bitrate."),
     bitrate: Optional[int] = typer.Option(None, min=1, help="Target video bitrate in bits/s."),
     pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="Encoded pixel format."),
+    encoder_threads: int = typer.Option(4, "--encoder-threads", min=0,
+                                        help="Encoder threads (fixed so outputs are the same bytes everywhere; 0 = all cores)."),
     compare: bool = typer.Option(False, help="Also write OUTPUT.compare.mp4: bicubic | streamsr side by side."),
-    overwrite: bool = typer.Option(False, help="Replace existing outputs."),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
+    strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
+    suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
+    report: Optional[Path] = typer.Option(None, help="Write a JSON report of every file to this path."),
+    segment_seconds: Optional[float] = typer.Option(
+        None, "--segment-seconds", min=1.0,
+        help="Cut inputs longer than twice this at keyframes into segments enhanced in parallel with --ray."),
+    ray: bool = typer.Option(False, "--ray", help="Run the files (and segments) as Ray tasks; see --ray-address."),
+    ray_address: Optional[str] = typer.Option(
+        None, "--ray-address", metavar="ADDRESS",
+        help="With --ray: 'auto' or ray://host:port joins a cluster; default starts a local Ray instance."),
+    workers: Optional[int] = typer.Option(None, min=1, help="Ray workers (default: one per GPU, else per CPU)."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress bar."),
 ) -> None:
-    """Enhance recorded video 4x: same frame count, rate, timestamps and audio as the input."""
-    jobs = plan_jobs(input, output, compare=compare, overwrite=overwrite)
-    if input.is_dir():
+    """Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input."""
+    suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    jobs = plan_jobs(input, output, compare=compare, overwrite=overwrite, suffix=suffix)
+    folder = input.is_dir()
+    if folder:
         output.mkdir(parents=True, exist_ok=True)
-    enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
-                              halo=halo, weights=weights, preset=preset)
-    eng = enhancer.engine
-    encoder = EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt)
-    if not quiet:
-        print(f"streamsr: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)
-    failures = 0
-    for job in jobs:
-        bars: list[tqdm] = []
+    spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
+                        weights=str(weights) if weights else None, preset=preset)
+    options = JobOptions(
+        encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
+        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds,
+    )
+    bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
-        def on_start(info, job=job, bars=bars):
-            bars.append(tqdm(desc=job.input.name, total=info.frames, unit="frame", disable=quiet,
-                             dynamic_ncols=True, file=sys.stderr))
+    def say(line: str) -> None:
+        if quiet and not line.startswith("failed"):
+            return
+        tqdm.write(f"streamsr: {line}", file=sys.stderr)
 
-        try:
-            report = enhance_video(
-                job, enhancer, encoder=encoder, overwrite=overwrite, on_start=on_start,
-                on_frame=lambda _f, bars=bars: bars[0].update(1),
-            )
-        except StreamSRError as e:
-            if len(jobs) == 1:
-                raise
-            failures += 1
-            print(f"streamsr: error: {e}", file=sys.stderr)
-            continue
-        finally:
-            for bar in bars:
-                bar.close()
-        info = report.info
-        note = ""
-        if report.repeated_frames or report.decode_errors:
-            note = (f"; {report.repeated_frames} corrupt frame(s) repeated to keep sync"
-                    f" ({report.decode_errors} packet(s) failed to decode)")
-        extra = f" and {job.compare}" if job.compare else ""
-        print(
-            f"streamsr: wrote {job.output}{extra}: {report.frames} frames, {info.width * 4}x{info.height * 4}, "
-            f"{float(info.rate):g} fps, {report.seconds:.1f} s ({report.frames / max(report.seconds, 1e-9):.2f} fps)"
-            f"{note}",
-            file=sys.stderr,
-        )
-    if failures:
+    def on_result(result: JobResult) -> None:
+        if result.status != "failed":
+            say(_describe(result))
+        elif folder:
+            say(f"failed {result.input}: {result.error}")
+
+    try:
+        if ray or ray_address:
+            from ..distributed import run_on_ray
+
+            results = run_on_ray(jobs, spec, options, address=ray_address, workers=workers,
+                                 on_frames=bar.update, on_result=on_result,
+                                 on_status=say)
+        else:
+            enhancer = spec.build()
+            say(f"{enhancer.engine.describe()}, tile {tile}+{halo} halo")
+            results = run_jobs(jobs, enhancer, options, keep_going=folder,
+                               on_frame=lambda _f: bar.update(1), on_result=on_result)
+    finally:
+        bar.close()
+    if report is not None:
+        write_report(report, results)
+    bad = [r for r in results if r.status == "failed"]
+    if folder:
+        counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
+        print(f"streamsr: {len(results)} file(s): {counts['ok']} enhanced, {counts['skipped']} skipped, "
+              f"{counts['failed']} failed", file=sys.stderr)
+        for r in bad:
+            print(f"streamsr:   FAILED {r.input}: {r.error}", file=sys.stderr)
+    elif bad:
+        from ..errors import StreamSRError
+
+        raise StreamSRError(bad[0].error)
+    if bad:
         raise typer.Exit(1)
+
