@@ -26,9 +26,9 @@ def _ranged_options() -> list[tuple[str, str, str, str]]:
             opt = next(o for o in p.opts if o.startswith("--"))
             if info.min is not None:
                 bad = info.min - 1 if info.min >= 1 or info.min == 0 else 0
-                cases.append((name, opt, str(bad), f"{opt} must be >= {info.min}, got {bad}"))
+                cases.append((name, opt, str(bad), f"{opt} must be >= {info.min:g}, got {bad}"))
             if info.max is not None:
-                cases.append((name, opt, str(info.max + 1), f"{opt} must be <= {info.max}, got {info.max + 1}"))
+                cases.append((name, opt, str(info.max + 1), f"{opt} must be <= {info.max:g}, got {info.max + 1}"))
     return cases
 
 

@@ -23,16 +23,16 @@ from typer.core import TyperCommand, TyperGroup
 from ..errors import Interrupted, StreamSRError
 
 COMMANDS: dict[str, str] = {
-    "enhance": "Enhance recorded video 4x: same frame count, rate, timestamps and audio as the input.",
-    "info": "Print devices, engines and model presets streamsr sees.",
+    "enhance": "Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input.",
+    "info": "Print devices, CPU features, engines (available or why not, and what auto picks) and model presets.",
     "stream": "Enhance a live source 4x and publish it (ZeroMQ), record it and/or show it, with bounded latency.",
     "view": "Watch a `streamsr stream` publication (or any publisher of its wire format).",
     "keys": "Write CURVE key pairs: server.key/.key_secret for `stream --curve DIR`, one pair per viewer for "
             "`view --curve DIR --key-name NAME`, and authorized/NAME.key, the viewers the publisher admits.",
     "bench": "Measure per-stage and end-to-end latency (p50/p95/p99/max), fps, efficiency and speed-ups; print "
              "the table.",
-    "eval": "Degrade each HR frame (antialiased bicubic 4x down, 8-bit), enhance it through the real tiled "
-            "pipeline, and print PSNR/SSIM (Y and RGB) of bicubic vs each model.",
+    "eval": "Degrade each HR frame (antialiased bicubic 4x down, 8-bit; with --suite, every suite degradation), "
+            "enhance it through the real tiled pipeline, and print PSNR/SSIM (Y and RGB) of bicubic vs each model.",
     "export": "Build and cache an engine for --tile/--halo/--batch/--precision; print where it went.",
 }
 """Command name -> its help in `streamsr --help`: the first paragraph of the docstring of the function of
