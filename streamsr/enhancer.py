@@ -1,32 +1,172 @@
 """Enhancer: Frame -> 4x Frame. Owns the device side: upload, tiling, batched inference, stitching, download.
 
 Sources and sinks never see tensors; the enhancer never sees where frames come from or go to.
+
+Two paths behind one contract (`enhance(frame)`, or `submit(frame)` then `collect(handle)` for frames in
+flight):
+- direct (the CPU default): each frame is converted, tiled (`Tiler.split`), run in batches, concatenated,
+  stitched and quantised with fresh tensors, synchronously. This is the path the CPU figures of
+  benchmarks/RESULTS.md measure.
+- device-resident (the CUDA default): everything a frame size needs is allocated once (`_FrameBuffers`) and
+  reused while the size stays the same. The uint8 frame is copied into a pinned buffer and uploaded with
+  one async copy, converted to the engine dtype on the device, cut into a preallocated tile buffer by one
+  gather (`Tiler.gather_index`), run by engines that write into slices of one preallocated output
+  (`Engine.run(tiles, out=)`: no per-call allocation, no cat), then stitched, clamped, quantised and
+  permuted to HWC uint8 on the device into a per-slot buffer, which one async copy on a second stream brings
+  into a pinned host image, guarded by CUDA events. Two frames are in flight (`in_flight`): frame k+1 is
+  uploaded and inferred on the compute stream while frame k is downloaded and handed to the sinks.
+  `resident=True` on the CPU runs the same buffers and ordering without pinned memory, streams or events
+  (the tests do, to check buffer reuse and ordering without a GPU).
 """
 
 from __future__ import annotations
 
+import sys
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .backends import EngineConfig, select_engine
-from .backends.base import Engine
+from .backends.base import Engine, accepts_out
 from .errors import InputError
-from .frame import Frame
-from .tiling import DEFAULT_HALO, DEFAULT_TILE, Tiler
+from .frame import Frame, now_ns
+from .tiling import DEFAULT_HALO, DEFAULT_TILE, TileGrid, Tiler
+
+IN_FLIGHT = 2
+"""Frames in flight on the device-resident path: one being downloaded and emitted while the next is
+uploaded and inferred. More would only add latency: the compute stream runs one frame at a time anyway."""
+
+HOST_POOL_LIMIT = 8
+"""Most pooled host output images per frame size. The pipeline holds at most IN_FLIGHT + its queue (4) + the
+one being written; a consumer that keeps every frame (a list in a test, a user of `upscale`) gets fresh
+unpooled images past this, rather than pinning memory without bound."""
+
+_EVENTS = ("anchor", "uploaded", "tiled", "inferred", "stitched", "downloaded")
+
+
+class _HostImage:
+    """One (H, W, 3) uint8 host image: a tensor (pinned on CUDA, so the download is a true async DMA) and the
+    numpy array over its memory that frames carry."""
+
+    __slots__ = ("tensor", "array")
+
+    def __init__(self, shape: tuple[int, int, int], *, pin: bool) -> None:
+        self.tensor = torch.empty(shape, dtype=torch.uint8, pin_memory=pin)
+        self.array = self.tensor.numpy()
+
+
+def _refs(image: _HostImage) -> int:
+    """References to `image.array`. numpy collapses view chains onto the first array whose base is not an
+    array, i.e. onto `image.array`, so every view a sink keeps (`image[..., ::-1]`, a memoryview zmq sends
+    from) counts here: an image is free only when nothing outside the pool can still see its pixels."""
+    return sys.getrefcount(image.array)
+
+
+class _HostPool:
+    """Host output images for one frame size, reused once nobody outside the pool holds them (see `_refs`);
+    `allocations` counts the images made, pooled or not."""
+
+    def __init__(self, shape: tuple[int, int, int], *, pin: bool, limit: int = HOST_POOL_LIMIT) -> None:
+        self.shape, self.pin, self.limit = shape, pin, limit
+        self._images: list[_HostImage] = []
+        self._free_refs: int | None = None
+        self.allocations = 0
+
+    def take(self) -> _HostImage:
+        for image in self._images:
+            if _refs(image) == self._free_refs:
+                return image
+        self.allocations += 1
+        if len(self._images) >= self.limit:
+            return _HostImage(self.shape, pin=False)  # the frame owns it; pageable, so the download is synchronous
+        image = _HostImage(self.shape, pin=self.pin)
+        self._images.append(image)
+        if self._free_refs is None:
+            self._free_refs = _refs(image)  # measured, not assumed: CPython versions count borrowed refs differently
+        return image
+
+
+class _Slot:
+    """What one frame in flight owns: the pinned input staging (CUDA), the device uint8 output, the events."""
+
+    __slots__ = ("host_in", "host_in_array", "out", "events", "t_anchor")
+
+    def __init__(self, height: int, width: int, scale: int, device: torch.device) -> None:
+        self.host_in: torch.Tensor | None = None
+        self.host_in_array: np.ndarray | None = None
+        self.out: torch.Tensor | None = None
+        self.events: dict[str, torch.cuda.Event] = {}
+        self.t_anchor = 0
+        if device.type == "cuda":
+            self.host_in = torch.empty((height, width, 3), dtype=torch.uint8, pin_memory=True)
+            self.host_in_array = self.host_in.numpy()
+            self.out = torch.empty((scale * height, scale * width, 3), dtype=torch.uint8, device=device)
+            self.events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
+
+
+class _FrameBuffers:
+    """Everything the device-resident path needs for one frame size, allocated once:
+
+    index: (n*3*w*w,) int64 gather index (HWC frame -> tiles, halo padding included), n = tiles per frame,
+    w = the Tiler's window; frame: (H, W, 3) uint8 upload target (CUDA); lr: (H*W*3,) engine dtype in [0, 1];
+    tiles: (n, 3, w, w) engine dtype; sr_tiles: (n, 3, s*w, s*w) engine dtype, which the engine writes;
+    sr: (3, s*H, s*W) float32 (clamp and round in fp32, as the direct path does); slots: IN_FLIGHT `_Slot`s;
+    pool: host output images; on CUDA the compute, download and (idle) anchor streams.
+    """
+
+    def __init__(self, engine: Engine, tiler: Tiler, height: int, width: int) -> None:
+        device, dtype, s = engine.device, engine.dtype, tiler.scale
+        self.size = (height, width)
+        self.grid: TileGrid = tiler.grid(height, width)
+        n, w = self.grid.count, tiler.window
+        self.index = tiler.gather_index(height, width, device=device)
+        self.frame = torch.empty((height, width, 3), dtype=torch.uint8, device=device) if device.type == "cuda" else None
+        self.lr = torch.empty(height * width * 3, dtype=dtype, device=device)
+        self.tiles = torch.empty((n, 3, w, w), dtype=dtype, device=device)
+        self.sr_tiles = torch.empty((n, 3, s * w, s * w), dtype=dtype, device=device)
+        self.sr = torch.empty((3, s * height, s * width), dtype=torch.float32, device=device)
+        self.slots = [_Slot(height, width, s, device) for _ in range(IN_FLIGHT)]
+        self.next_slot = 0
+        self.pool = _HostPool((s * height, s * width, 3), pin=device.type == "cuda")
+        if device.type == "cuda":
+            self.compute = torch.cuda.Stream(device)
+            self.download = torch.cuda.Stream(device)
+            self.anchor = torch.cuda.Stream(device)  # only events: one recorded here runs at once on the GPU
+
+
+@dataclass(slots=True, eq=False)
+class EnhanceHandle:
+    """What `Enhancer.submit` returns; give it back to `Enhancer.collect`, in submission order.
+
+    frame: the submitted source frame; result: the 4x frame once known (the direct path knows it at once).
+    """
+
+    frame: Frame
+    result: Frame | None = None
+    _buffers: _FrameBuffers | None = field(default=None, repr=False)
+    _slot: _Slot | None = field(default=None, repr=False)
+    _image: _HostImage | None = field(default=None, repr=False)
+    _array: np.ndarray | None = field(default=None, repr=False)  # holding it marks the pooled image busy
 
 
 class Enhancer:
-    """Wraps an Engine and a Tiler. `enhance` is not thread-safe: use one Enhancer per thread.
+    """Wraps an Engine and a Tiler. Not thread-safe: use one Enhancer per thread.
 
-    Timeline stamps it sets: uploaded, tiled, inferred, stitched, downloaded. On CUDA the stamps between
-    upload and download are taken when work is enqueued; `downloaded` waits for the result, so
-    uploaded->downloaded is the true device latency and the inner split is indicative only.
+    Timeline stamps it sets: uploaded, tiled, inferred, stitched, downloaded. On the direct path they are host
+    clock readings after each step (on CUDA the inner ones mark when work was enqueued). On the CUDA
+    device-resident path they are CUDA events recorded after each step, converted to the host monotonic clock
+    through an anchor event recorded on an idle stream at submit, so each stamp is when the GPU finished the
+    step, with no synchronize() per frame (collect waits only for the frame's own download event).
     """
 
-    def __init__(self, engine: Engine, tiler: Tiler) -> None:
-        """Raises InputError (one line) when the engine cannot run this tiler's tiles: another scale, or a
+    def __init__(self, engine: Engine, tiler: Tiler, *, resident: bool | None = None) -> None:
+        """resident: the device-resident path (see the module doc); None = on CUDA devices only.
+
+        Raises InputError (one line) when the engine cannot run this tiler's tiles: another scale, or a
         fixed-window engine built for another window than `tiler.window`."""
         if tiler.scale != engine.scale:
             raise InputError(f"Tiler.scale {tiler.scale} != engine scale {engine.scale}")
@@ -38,7 +178,11 @@ class Enhancer:
             )
         self.engine = engine
         self.tiler = tiler
+        self.resident = engine.device.type == "cuda" if resident is None else resident
         self._pinned: torch.Tensor | None = None
+        self._engine_takes_out = accepts_out(engine)
+        self._buffers: _FrameBuffers | None = None
+        self._pending: deque[EnhanceHandle] = deque()
 
     @classmethod
     def build(
@@ -53,23 +197,74 @@ class Enhancer:
         weights: str | Path | None = None,
         preset: str | None = None,
         cache_dir: str | Path | None = None,
+        resident: bool | None = None,
     ) -> "Enhancer":
         """Select and build the engine (see `backends.select_engine` and EngineConfig for the arguments),
         load the weights (None: the shipped ones), and wrap it with a Tiler(tile, halo). The engine is built
-        for the Tiler's window, so the two cannot disagree. Raises EngineUnavailableError / WeightsError
-        (one line); a compiled engine's first build takes seconds to minutes (then it is cached)."""
+        for the Tiler's window and `batch`, so the two cannot disagree. resident: as in `Enhancer()`.
+        Raises EngineUnavailableError / WeightsError (one line); a compiled engine's first build takes
+        seconds to minutes (then it is cached)."""
         tiler = Tiler(tile=tile, halo=halo)
         config = EngineConfig(
             engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
             weights=str(weights) if weights is not None else None, preset=preset,
             cache_dir=str(cache_dir) if cache_dir is not None else None,
         )
-        return cls(select_engine(config), tiler)
+        return cls(select_engine(config), tiler, resident=resident)
 
     @property
     def device(self) -> torch.device:
         return self.engine.device
 
+    @property
+    def in_flight(self) -> int:
+        """How many frames may be submitted before the oldest must be collected: IN_FLIGHT on the
+        device-resident path, 1 on the direct path (whose submit finishes the frame)."""
+        return IN_FLIGHT if self.resident else 1
+
+    # ---- the contract -------------------------------------------------------------------------------------
+    @torch.inference_mode()
+    def enhance(self, frame: Frame) -> Frame:
+        """Return the 4x frame (same seq/pts/timeline object), image (4H, 4W, 3) uint8 RGB.
+
+        On the device-resident path the image may live in a reused pooled buffer: it is reused only once
+        nothing (no frame, array or view of it) references it any more."""
+        return self.collect(self.submit(frame))
+
+    @torch.inference_mode()
+    def submit(self, frame: Frame) -> EnhanceHandle:
+        """Start enhancing `frame`; at most `in_flight` frames may be submitted and not yet collected
+        (RuntimeError past that). On CUDA this returns once the frame's work is enqueued."""
+        if len(self._pending) >= self.in_flight:
+            raise RuntimeError(f"Enhancer.submit: {len(self._pending)} frames in flight already; collect one first")
+        if not self.resident:
+            handle = EnhanceHandle(frame=frame, result=self._enhance_direct(frame))
+        else:
+            handle = self._submit_resident(frame)
+        self._pending.append(handle)
+        return handle
+
+    @torch.inference_mode()
+    def collect(self, handle: EnhanceHandle) -> Frame:
+        """The finished 4x frame of `handle`; handles are collected in the order they were submitted
+        (ValueError otherwise). Waits only for this frame's own download."""
+        if not self._pending or self._pending[0] is not handle:
+            raise ValueError("Enhancer.collect: handles must be collected once each, in submission order")
+        self._pending.popleft()
+        if handle.result is None:
+            handle.result = self._collect_resident(handle)
+        return handle.result
+
+    def abandon(self) -> None:
+        """Forget every frame submitted and not collected (after a stop or an error), waiting for their device
+        work to end so their buffers can be reused; the Enhancer can be used again afterwards."""
+        while self._pending:
+            handle = self._pending.popleft()
+            if handle._slot is not None and handle._slot.events:
+                handle._slot.events["downloaded"].synchronize()
+            handle._slot = handle._buffers = handle._image = handle._array = None
+
+    # ---- direct path (the CPU default) --------------------------------------------------------------------
     def _upload(self, image: np.ndarray) -> torch.Tensor:
         """(H, W, 3) uint8 host -> (3, H, W) float32 in [0, 1] on the engine device."""
         host = torch.from_numpy(np.require(image, requirements="W"))  # torch warns on read-only (PIL) arrays
@@ -96,12 +291,91 @@ class Enhancer:
             frame.timeline.stamp("stitched")
         return sr
 
-    @torch.inference_mode()
-    def enhance(self, frame: Frame) -> Frame:
-        """Return the 4x frame (same seq/pts/timeline object), image (4H, 4W, 3) uint8 RGB."""
+    def _enhance_direct(self, frame: Frame) -> Frame:
         image = self._upload(frame.image)
         frame.timeline.stamp("uploaded")
         sr = self.upscale(image, frame)
         out = sr.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
         frame.timeline.stamp("downloaded")
         return frame.with_image(np.ascontiguousarray(out), scale=self.tiler.scale)
+
+    # ---- device-resident path (the CUDA default) ----------------------------------------------------------
+    def _buffers_for(self, height: int, width: int) -> _FrameBuffers:
+        """The buffers of this frame size, made on the first frame of a size (frames in flight keep the
+        buffers of theirs alive through their handles)."""
+        if self._buffers is None or self._buffers.size != (height, width):
+            self._buffers = _FrameBuffers(self.engine, self.tiler, height, width)
+        return self._buffers
+
+    def _submit_resident(self, frame: Frame) -> EnhanceHandle:
+        bufs = self._buffers_for(frame.height, frame.width)
+        slot = bufs.slots[bufs.next_slot]
+        bufs.next_slot = (bufs.next_slot + 1) % len(bufs.slots)
+        image = bufs.pool.take()
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                self._enqueue_cuda(frame, bufs, slot, image)
+        else:
+            self._run_resident_cpu(frame, bufs, image)
+        return EnhanceHandle(frame=frame, _buffers=bufs, _slot=slot, _image=image, _array=image.array)
+
+    def _tile_infer_stitch(self, bufs: _FrameBuffers, dest: torch.Tensor, stamp: Callable[[str], None],
+                           before_write: Callable[[], None] | None = None) -> None:
+        """bufs.lr -> tiles -> engine -> stitched, clamped, quantised (3, sH, sW) into `dest` (an HWC uint8
+        tensor, permuted here). `stamp(stage)` is called after tiling, inference and stitching;
+        `before_write()` just before `dest` is written."""
+        torch.take(bufs.lr, bufs.index, out=bufs.tiles.view(-1))
+        stamp("tiled")
+        n, b = bufs.grid.count, self.engine.batch
+        for i in range(0, n, b):
+            chunk, out = bufs.tiles[i : i + b], bufs.sr_tiles[i : i + b]
+            if self._engine_takes_out:
+                self.engine.run(chunk, out=out)
+            else:
+                out.copy_(self.engine.run(chunk))
+        stamp("inferred")
+        torch.clamp(self.tiler.stitch(bufs.sr_tiles, bufs.grid), 0.0, 1.0, out=bufs.sr)
+        bufs.sr.mul_(255.0).round_()
+        if before_write is not None:
+            before_write()
+        dest.permute(2, 0, 1).copy_(bufs.sr)
+        stamp("stitched")
+
+    def _run_resident_cpu(self, frame: Frame, bufs: _FrameBuffers, image: _HostImage) -> None:
+        tl = frame.timeline
+        src = torch.from_numpy(np.require(frame.image, requirements="W")).reshape(-1)
+        torch.div(src, 255.0, out=bufs.lr)
+        tl.stamp("uploaded")
+        self._tile_infer_stitch(bufs, image.tensor, tl.stamp)
+        tl.stamp("downloaded")
+
+    def _enqueue_cuda(self, frame: Frame, bufs: _FrameBuffers, slot: _Slot, image: _HostImage) -> None:
+        ev = slot.events
+        slot.t_anchor = now_ns()
+        ev["anchor"].record(bufs.anchor)
+        ev["uploaded"].synchronize()  # this slot's previous upload has read the pinned input (long done)
+        np.copyto(slot.host_in_array, frame.image)  # no torch.from_numpy: read-only arrays are fine too
+        with torch.cuda.stream(bufs.compute):
+            bufs.frame.copy_(slot.host_in, non_blocking=True)
+            ev["uploaded"].record()
+            torch.div(bufs.frame.view(-1), 255.0, out=bufs.lr)
+            # the GPU waits (the host does not) until this slot's previous frame was downloaded from slot.out
+            self._tile_infer_stitch(bufs, slot.out, lambda stage: ev[stage].record(),
+                                    lambda: bufs.compute.wait_event(ev["downloaded"]))
+        bufs.download.wait_event(ev["stitched"])
+        with torch.cuda.stream(bufs.download):
+            image.tensor.copy_(slot.out, non_blocking=True)
+            ev["downloaded"].record()
+
+    def _collect_resident(self, handle: EnhanceHandle) -> Frame:
+        slot, image, frame = handle._slot, handle._image, handle.frame
+        assert slot is not None and image is not None
+        if slot.events:
+            ev = slot.events
+            ev["downloaded"].synchronize()
+            anchor = ev["anchor"]
+            for stage in _EVENTS[1:]:
+                frame.timeline.stamp(stage, slot.t_anchor + round(anchor.elapsed_time(ev[stage]) * 1e6))
+        out = frame.with_image(image.array, scale=self.tiler.scale)
+        handle._slot = handle._buffers = handle._image = handle._array = None
+        return out

@@ -1,7 +1,9 @@
 """Pipeline: decode ‖ enhance ‖ sink, concurrently, joined by bounded queues.
 
 Decode runs in a reader thread, sinks in a writer thread, the enhancer in the calling thread (torch
-releases the GIL inside ops, so the three overlap; Ctrl-C lands in the calling thread). Two policies:
+releases the GIL inside ops, so the three overlap; Ctrl-C lands in the calling thread), with up to
+`Enhancer.in_flight` frames in flight (two on CUDA: one inferred while the previous one is downloaded and
+written). Two policies:
 - file (lossless): every frame goes through, queues block when full;
 - live: the reader keeps only the newest frame when the enhancer is behind, and counts what it dropped,
   so latency stays bounded.
@@ -15,10 +17,11 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .enhancer import Enhancer
+from .enhancer import EnhanceHandle, Enhancer
 from .errors import Interrupted
 from .frame import Frame, Timeline
 from .sinks import Sink
@@ -105,6 +108,38 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
     return False
 
 
+def _enhance_stage(inbox: "queue.Queue | _NewestSlot", outbox: queue.Queue, enhancer: Enhancer,
+                   stop: threading.Event) -> None:
+    """Move frames from `inbox` through the enhancer to `outbox`, up to `enhancer.in_flight` at a time, in
+    order, until the end marker (then the frames in flight are finished) or `stop`.
+
+    With frames in flight a new frame is submitted before the oldest is collected, so the device infers frame
+    k+1 while frame k is downloaded and handed on. The oldest is collected as soon as no new frame is
+    waiting, never held back for the next one: a live source slower than the device sees one frame in
+    flight and no added latency. With `in_flight` 1 (the CPU) this is submit, collect, hand on."""
+    pending: deque[EnhanceHandle] = deque()
+    depth = enhancer.in_flight
+    try:
+        while not stop.is_set():
+            try:
+                frame = inbox.get(timeout=0 if pending else 0.1)
+            except queue.Empty:
+                if pending and not _put(outbox, enhancer.collect(pending.popleft()), stop):
+                    return
+                continue
+            if frame is _END:
+                break
+            pending.append(enhancer.submit(frame))
+            if len(pending) >= depth and not _put(outbox, enhancer.collect(pending.popleft()), stop):
+                return
+        while pending and not stop.is_set():
+            if not _put(outbox, enhancer.collect(pending.popleft()), stop):
+                return
+    finally:
+        if pending:  # stopped, failed or interrupted with frames in flight: the enhancer stays usable
+            enhancer.abandon()
+
+
 def run_pipeline(
     source: Iterable[Frame],
     enhancer: Enhancer,
@@ -182,15 +217,7 @@ def run_pipeline(
     writer.start()
     interrupted = False
     try:
-        while not stop.is_set():
-            try:
-                frame = inbox.get(timeout=0.1)
-            except queue.Empty:
-                continue
-            if frame is _END:
-                break
-            if not _put(outbox, enhancer.enhance(frame), stop):
-                break
+        _enhance_stage(inbox, outbox, enhancer, stop)
         _put(outbox, _END, stop)
         while writer.is_alive():
             writer.join(timeout=0.1)

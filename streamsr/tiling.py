@@ -85,6 +85,18 @@ class Tiler:
         tiles = tiles.permute(1, 2, 0, 3, 4).reshape(grid.count, image.shape[0], self.window, self.window)
         return tiles.contiguous(), grid
 
+    def gather_index(self, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """(rows*cols * 3 * window * window,) int64 index into a flattened (height, width, 3) HWC frame such that
+        `frame.reshape(-1)[index].view(rows*cols, 3, window, window)` equals `split` of the (3, H, W) frame,
+        padding included (it is `split` applied to the frame of flat positions, so the two cannot disagree).
+
+        Lets the Enhancer's device-resident path cut tiles with one `torch.take(..., out=)` into a
+        preallocated buffer, straight from the uploaded HWC frame: no pad, permute or contiguous copy per frame.
+        Built once per frame size; float64 holds the positions exactly (< 2**53)."""
+        positions = torch.arange(height * width * 3, dtype=torch.float64, device=device)
+        tiles, _ = self.split(positions.view(height, width, 3).permute(2, 0, 1))
+        return tiles.reshape(-1).to(torch.int64)
+
     def stitch(self, tiles: torch.Tensor, grid: TileGrid) -> torch.Tensor:
         """(rows*cols, 3, s*window, s*window) engine output -> (3, s*H, s*W) frame (crop of the centres)."""
         s, t = self.scale, self.tile

@@ -102,6 +102,20 @@ def test_cpu_engine_matches_fp32_eager(built, tiles, reference, name, precision)
     assert isinstance(engine.describe(), str) and "\n" not in engine.describe()
 
 
+@pytest.mark.parametrize("name,precision", _cpu_cases())
+def test_cpu_engines_write_into_out(built, tiles, reference, name, precision):
+    """`run(tiles, out=)` writes the result into the caller's buffer and returns that buffer (the Enhancer's
+    device-resident path runs every engine this way); a buffer of the wrong shape is a one-line ValueError."""
+    engine = built(name, precision)
+    buf = torch.full((BATCH, 3, 4 * WINDOW, 4 * WINDOW), float("nan"), dtype=engine.dtype)
+    for n in (BATCH, 3):
+        got = engine.run(tiles[:n], out=buf[:n])
+        assert got.data_ptr() == buf.data_ptr() and got.shape == (n, 3, 4 * WINDOW, 4 * WINDOW)
+        assert rel_error(buf[:n], reference[:n]) < REL_BOUND[precision]
+    with pytest.raises(ValueError, match="out= tensor has shape"):
+        engine.run(tiles[:2], out=buf[:3])
+
+
 def test_compiled_outputs_are_not_aliased(built, tiles, reference):
     if backends.unavailable_reason("torch-compile", CPU) is not None:
         pytest.skip("torch.compile unavailable")
@@ -381,6 +395,19 @@ def test_cuda_graph_outputs_survive_the_next_replay(built, tiles, reference):
 
 
 @pytest.mark.cuda
+@pytest.mark.parametrize("name,precision", [("torch", "fp16"), ("torch-compile", "fp16")])
+def test_cuda_engines_write_into_out_on_another_stream(built, tiles, reference, name, precision):
+    engine = built(name, precision, CUDA)
+    buf = torch.empty((BATCH, 3, 4 * WINDOW, 4 * WINDOW), dtype=engine.dtype, device=CUDA)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        got = engine.run(tiles.to(CUDA), out=buf)
+    stream.synchronize()
+    assert got.data_ptr() == buf.data_ptr()
+    assert rel_error(buf, reference) < REL_BOUND[precision]
+
+
+@pytest.mark.cuda
 def test_auto_on_cuda_prefers_compiled_engines(tiny_weights, tmp_path):
     engine = select_engine(EngineConfig(device="cuda", weights=str(tiny_weights), window=WINDOW, batch=4,
                                         cache_dir=str(tmp_path)))
@@ -414,6 +441,15 @@ def test_tensorrt_matches_fp32_eager_and_caches(model, tiles, reference, tmp_pat
     assert not other.reused and other.artifact != engine.artifact
     with pytest.raises(ValueError, match="built for"):  # and no engine runs a window it was not built for
         engine.run(torch.rand(2, 3, WINDOW + 8, WINDOW + 8, device=CUDA))
+    # the persistent timing cache beside the engines, and the build time, stated and kept in the metadata
+    assert list(tmp_path.glob("tensorrt-timing-sm*.cache")), sorted(p.name for p in tmp_path.iterdir())
+    assert engine.build_s is not None and again.build_s == pytest.approx(engine.build_s, abs=0.01)
+    assert "built in" in again.describe()
+    # TensorRT writes straight into an aligned buffer of its dtype
+    buf = torch.empty((BATCH, 3, 4 * WINDOW, 4 * WINDOW), dtype=engine.dtype, device=CUDA)
+    assert engine.run(tiles.to(CUDA), out=buf).data_ptr() == buf.data_ptr()
+    torch.cuda.synchronize()
+    assert rel_error(buf, reference) < REL_BOUND[precision]
 
 
 # ---- streamsr export --------------------------------------------------------------------------------------

@@ -10,8 +10,10 @@ shape it was built for (`fixed_window`), never a silent eager fallback or recomp
 CUDA path: fp16 (default) and channels_last, static input/output buffers, the graph captured after warm-up
 on a side stream (as torch.cuda.graphs documents), replays on the current stream. CPU inputs are staged
 through a pinned host buffer with a non-blocking copy; the buffer is not rewritten until the copy that
-read it has finished (an event guards it). Outputs are cloned out of the static buffer, since the next
-replay overwrites it and callers keep several batches alive (torch.cat of a frame's chunks).
+read it has finished (an event guards it). Outputs are copied out of the static buffer, since the next
+replay overwrites it: into the caller's `out=` slice (the Enhancer's preallocated frame buffer, no
+allocation) or, without `out`, a clone. `run` enters the engine's device, so `cuda:1` works whatever the
+current device is.
 
 CPU path: channels_last fp32 with Inductor's freezing (constant-folds and pre-packs the conv weights for
 oneDNN). Compiling takes tens of seconds on 2 cores (measured in benchmarks/RESULTS.md), once per process.
@@ -19,10 +21,12 @@ oneDNN). Compiling takes tens of seconds on 2 cores (measured in benchmarks/RESU
 
 from __future__ import annotations
 
+import time
+
 import torch
 
 from ..model import Generator
-from .base import DTYPES, check_window, unavailable
+from .base import DTYPES, check_window, unavailable, write_out
 
 KIND = "torch-compile"
 
@@ -51,7 +55,8 @@ class CompiledTorchEngine:
     batch: the fixed batch compiled and captured. window: the LR tile edge compiled for.
     cuda_graph: capture a CUDA graph (CUDA only; ignored on CPU).
     tiles: (n, 3, window, window) float in [0, 1], 1 <= n <= batch, on any device;
-    returns (n, 3, 4*window, 4*window) tensor of dtype `self.dtype` on `self.device` (a fresh tensor).
+    returns (n, 3, 4*window, 4*window) tensor of dtype `self.dtype` on `self.device` (a fresh tensor, or
+    `out` when given).
     Construction compiles and (on CUDA) captures: it takes seconds to minutes.
     """
 
@@ -88,13 +93,21 @@ class CompiledTorchEngine:
             # channels_last like the device buffer, so the H2D copy of [:n] is one flat memcpy
             self._host = torch.empty(shape, dtype=self.dtype, pin_memory=True, memory_format=torch.channels_last)
             self._host_free = torch.cuda.Event()
-            self._host_free.record()
+            with torch.cuda.device(self.device):
+                self._host_free.record()
             self.compiled = torch.compile(self.model, dynamic=False)
         else:
             # freezing: weights become constants Inductor can pre-pack for oneDNN (CPU inference only)
             self.compiled = torch.compile(self.model, dynamic=False, options={"freezing": True})
         self.graph: torch.cuda.CUDAGraph | None = None
-        self._static_out = self._warm_up()
+        t0 = time.perf_counter()
+        if self.device.type == "cuda":
+            with torch.cuda.device(self.device):
+                self._static_out = self._warm_up()
+        else:
+            self._static_out = self._warm_up()
+        self.build_s = time.perf_counter() - t0
+        """Seconds the compile (and CUDA graph capture) took in this process."""
 
     @torch.inference_mode()
     def _warm_up(self) -> torch.Tensor:
@@ -128,16 +141,21 @@ class CompiledTorchEngine:
         self._host_free.record()
 
     @torch.inference_mode()
-    def run(self, tiles: torch.Tensor) -> torch.Tensor:
+    def run(self, tiles: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         n = tiles.shape[0]
         if n > self.batch:
             raise ValueError(f"torch-compile engine takes at most {self.batch} tiles per call, got {n}")
         check_window(KIND, self.fixed_window, tiles)
-        self._load(tiles, n)
-        if self.graph is None:
-            return self.compiled(self._static_in)[:n]  # Inductor allocates a fresh output per call
-        self.graph.replay()
-        return self._static_out[:n].clone()
+        if self.device.type != "cuda":
+            self._load(tiles, n)
+            return write_out(self.compiled(self._static_in)[:n], out)  # Inductor allocates its output
+        with torch.cuda.device(self.device):  # the graph and buffers live on self.device, maybe not cuda:0
+            self._load(tiles, n)
+            if self.graph is None:
+                return write_out(self.compiled(self._static_in)[:n], out)
+            self.graph.replay()
+            # the next replay overwrites the static output: hand out a copy (into `out` when given)
+            return self._static_out[:n].clone() if out is None else write_out(self._static_out[:n], out)
 
     @property
     def artifact(self) -> str | None:
@@ -151,4 +169,5 @@ class CompiledTorchEngine:
 
     def describe(self) -> str:
         graph = " + CUDA graph" if self.graph is not None else ""
-        return f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, window {self.fixed_window})"
+        return (f"torch.compile{graph} on {self.device} ({self.precision}, channels_last, batch {self.batch}, "
+                f"window {self.fixed_window}; compiled in {self.build_s:.1f} s)")

@@ -22,7 +22,7 @@ import torch
 
 from ..model import Generator
 from . import cache
-from .base import unavailable
+from .base import unavailable, write_out
 
 OPSET = 17
 """ONNX opset of the export: PixelShuffle lowers to DepthToSpace(CRD) and PReLU to PRelu, both long stable;
@@ -145,13 +145,13 @@ class OnnxRuntimeEngine:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(self.artifact), options, providers=["CPUExecutionProvider"])
 
-    def run(self, tiles: torch.Tensor) -> torch.Tensor:
+    def run(self, tiles: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         x = tiles.detach().to("cpu", torch.float32).contiguous()
         if x.shape[0] <= MAX_CHUNK:
-            (out,) = self.session.run(["sr"], {"tiles": x.numpy()})
-            return torch.from_numpy(out)
+            (sr,) = self.session.run(["sr"], {"tiles": x.numpy()})
+            return write_out(torch.from_numpy(sr), out)
         outs = [self.session.run(["sr"], {"tiles": c.numpy()})[0] for c in x.split(MAX_CHUNK)]
-        return torch.from_numpy(np.concatenate(outs))
+        return write_out(torch.from_numpy(np.concatenate(outs)), out)
 
     def describe(self) -> str:
         state = "cached" if self.reused else "exported"

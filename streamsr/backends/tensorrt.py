@@ -4,9 +4,11 @@ beside them and are deserialized, not rebuilt, when the key matches.
 
 Build: torch.export of the model (batch axis a torch.export.Dim in [1, batch]) ->
 torch_tensorrt.dynamo.convert_exported_program_to_serialized_trt_engine with one torch_tensorrt.Input of
-min (1, 3, w, w) / opt (batch, 3, w, w) / max (batch, 3, w, w). The model itself is cast to the precision,
-so the engine is fp16 (or fp32) under both the explicit typing of torch-tensorrt >= 2.9 and the older
-`enabled_precisions` switch.
+min (1, 3, w, w) / opt (batch, 3, w, w) / max (batch, 3, w, w) (w and batch: the Tiler's window and the
+Enhancer's batch), with a persistent timing cache beside the engines (`timing_cache_path`: a rebuild for
+another batch, window or weights re-times few kernels); the build time is stored in the engine's metadata
+and shown by `describe()`. The model itself is cast to the precision, so the engine is fp16 (or fp32)
+under both the explicit typing of torch-tensorrt >= 2.9 and the older `enabled_precisions` switch.
 Run: the raw engine is executed with the TensorRT Python runtime (`set_input_shape`, `set_tensor_address`,
 `execute_async_v3` on torch's current stream, TensorRT >= 8.6), reading and writing torch CUDA tensors in
 place: no torch-tensorrt wrapper is needed at run time, and the .engine file is also usable by trtexec.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import inspect
+import time
 from pathlib import Path
 from collections.abc import Mapping
 from typing import Any
@@ -28,7 +31,7 @@ import torch
 from ..errors import EngineUnavailableError
 from ..model import Generator
 from . import cache
-from .base import DTYPES, check_window, unavailable
+from .base import DTYPES, check_out, check_window, unavailable, write_out
 
 KIND = "tensorrt"
 
@@ -101,8 +104,19 @@ def _precision_kwargs(params: Mapping[str, inspect.Parameter], dtype: torch.dtyp
     return kwargs
 
 
-def build_engine_bytes(model: Generator, *, window: int, batch: int, precision: str, device: torch.device) -> bytes:
-    """Serialized TensorRT engine for (n, 3, window, window) inputs, 1 <= n <= batch, of `precision`."""
+def timing_cache_path(directory: Path, device: torch.device) -> Path:
+    """The persistent TensorRT timing cache beside the engine cache: kernel timings of earlier builds, so a
+    rebuild (another batch, window or weights) skips most tactic timing. Keyed by GPU architecture and
+    TensorRT version, since TensorRT refuses a timing cache of another device or version."""
+    trt, _ = _import_trt()
+    props = torch.cuda.get_device_properties(device)
+    return directory / f"tensorrt-timing-sm{props.major}{props.minor}-trt{trt.__version__}.cache"
+
+
+def build_engine_bytes(model: Generator, *, window: int, batch: int, precision: str, device: torch.device,
+                       timing_cache: Path | None = None) -> bytes:
+    """Serialized TensorRT engine for (n, 3, window, window) inputs, 1 <= n <= batch, of `precision`.
+    timing_cache: the file torch-tensorrt reads and updates (`timing_cache_path`), when its API has one."""
     _, torch_trt = _import_trt()
     dtype = DTYPES[precision]
     model = model.eval().to(device=device, dtype=dtype)
@@ -116,21 +130,41 @@ def build_engine_bytes(model: Generator, *, window: int, batch: int, precision: 
     convert = torch_trt.dynamo.convert_exported_program_to_serialized_trt_engine
     params = inspect.signature(convert).parameters
     inputs_kw = "arg_inputs" if "arg_inputs" in params else "inputs"  # renamed in torch-tensorrt 2.5
-    return bytes(convert(exported, **{inputs_kw: [spec]}, **_precision_kwargs(params, dtype)))
+    extra: dict[str, Any] = {}
+    if timing_cache is not None and "timing_cache_path" in params:
+        extra["timing_cache_path"] = str(timing_cache)
+    return bytes(convert(exported, **{inputs_kw: [spec]}, **_precision_kwargs(params, dtype), **extra))
 
 
 def build_tensorrt(model: Generator, *, window: int, batch: int, precision: str, device: torch.device,
-                   cache_dir: str | Path | None = None) -> tuple[Path, bool]:
-    """The cached .engine for this key (built and stored if absent or stale). Returns (path, reused)."""
+                   cache_dir: str | Path | None = None) -> tuple[Path, bool, float | None]:
+    """The cached .engine for this key (built and stored if absent or stale). Returns (path, reused,
+    build seconds: measured now, or read from the cached engine's metadata; None when it does not say).
+    The model is moved to `device` only for a build, and dropped after it."""
     key = tensorrt_key(model, window=window, batch=batch, precision=precision, device=device)
     directory = Path(cache_dir) if cache_dir is not None else cache.default_engine_dir()
     path = cache.artifact_path(directory, kind=KIND, preset=model.preset.name, key=key, suffix=".engine")
     if cache.is_cached(path, key):
-        return path, True
-    data = build_engine_bytes(model, window=window, batch=batch, precision=precision, device=device)
+        seconds = (cache.read_meta(path) or {}).get("build_s")
+        return path, True, float(seconds) if isinstance(seconds, (int, float)) else None
+    directory.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    data = build_engine_bytes(model, window=window, batch=batch, precision=precision, device=device,
+                              timing_cache=timing_cache_path(directory, device))
+    seconds = time.perf_counter() - t0
     cache.store(path, data, key, info={"input": f"x (n, 3, {window}, {window}) {precision}, 1 <= n <= {batch}",
-                                       "output": f"(n, 3, {4 * window}, {4 * window}) {precision}, unclamped"})
-    return path, False
+                                       "output": f"(n, 3, {4 * window}, {4 * window}) {precision}, unclamped",
+                                       "build_s": round(seconds, 2)})
+    return path, False, seconds
+
+
+ALIGNMENT = 256
+"""Byte alignment TensorRT asks of I/O tensor addresses (IExecutionContext::setTensorAddress)."""
+
+
+def _bindable(t: torch.Tensor) -> bool:
+    """True when TensorRT can read/write `t` in place: dense row-major and ALIGNMENT-aligned."""
+    return t.is_contiguous() and t.data_ptr() % ALIGNMENT == 0
 
 
 _TRT_TO_TORCH = {"HALF": torch.float16, "FLOAT": torch.float32, "BF16": torch.bfloat16}
@@ -140,7 +174,9 @@ class TensorRTEngine:
     """Runs a serialized TensorRT engine on torch CUDA tensors. See `backends.base` for the run() contract.
 
     tiles: (n, 3, window, window) float in [0, 1], 1 <= n <= batch, on any device (moved to the GPU);
-    returns (n, 3, 4*window, 4*window) tensor of `self.dtype` on `self.device` (a fresh tensor).
+    returns (n, 3, 4*window, 4*window) tensor of `self.dtype` on `self.device` (a fresh tensor, or `out`,
+    which TensorRT writes directly when it is contiguous, 256-byte aligned and of the engine's dtype).
+    `build_s`: how long the engine build took (now, or when the cached engine was built).
     Tiles of another window raise ValueError (`fixed_window` is the only shape the engine was built for).
     """
 
@@ -171,8 +207,9 @@ class TensorRTEngine:
         self.scale = model.preset.scale
         with torch.cuda.device(self.device):
             # keyed and built from an fp32 copy, so the key's model digest does not depend on the precision
-            self.artifact, self.reused = build_tensorrt(copy.deepcopy(model).float(), window=window, batch=batch,
-                                                        precision=precision, device=self.device, cache_dir=cache_dir)
+            self.artifact, self.reused, self.build_s = build_tensorrt(
+                copy.deepcopy(model).float(), window=window, batch=batch, precision=precision, device=self.device,
+                cache_dir=cache_dir)
             self._logger = trt.Logger(trt.Logger.WARNING)
             self._runtime = trt.Runtime(self._logger)
             self.engine = self._runtime.deserialize_cuda_engine(self.artifact.read_bytes())
@@ -190,26 +227,35 @@ class TensorRTEngine:
         return _TRT_TO_TORCH.get(str(self.engine.get_tensor_dtype(tensor_name)).rsplit(".", 1)[-1], self.dtype)
 
     @torch.inference_mode()
-    def run(self, tiles: torch.Tensor) -> torch.Tensor:
+    def run(self, tiles: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         n = tiles.shape[0]
         if n > self.batch:
             raise ValueError(f"tensorrt engine takes at most {self.batch} tiles per call, got {n}")
         check_window(KIND, self.fixed_window, tiles)
-        x = tiles.to(device=self.device, dtype=self._in_dtype, non_blocking=True).contiguous()
         w = self.scale * self.fixed_window
-        out = torch.empty((n, 3, w, w), device=self.device,
-                          dtype=self._out_dtype)
-        self.context.set_input_shape(self._input, tuple(x.shape))
-        self.context.set_tensor_address(self._input, x.data_ptr())
-        self.context.set_tensor_address(self._output, out.data_ptr())
-        stream = torch.cuda.current_stream(self.device)
-        if not self.context.execute_async_v3(stream.cuda_stream):
-            raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
-        # x and out were allocated on this stream by torch's caching allocator, so their memory is not reused
-        # before the enqueued engine has run: no record_stream or synchronize needed
-        return out if out.dtype == self.dtype else out.to(self.dtype)
+        if out is not None:
+            check_out((n, 3, w, w), out)
+        with torch.cuda.device(self.device):  # the context and its stream belong to self.device
+            x = tiles.to(device=self.device, dtype=self._in_dtype, non_blocking=True)
+            if not _bindable(x):
+                x = x.clone(memory_format=torch.contiguous_format)  # fresh: the allocator aligns it
+            # TensorRT writes straight into the caller's buffer when it can take it as the output binding
+            direct = out is not None and out.dtype == self._out_dtype and _bindable(out)
+            y = out if direct else torch.empty((n, 3, w, w), device=self.device, dtype=self._out_dtype)
+            self.context.set_input_shape(self._input, tuple(x.shape))
+            self.context.set_tensor_address(self._input, x.data_ptr())
+            self.context.set_tensor_address(self._output, y.data_ptr())
+            stream = torch.cuda.current_stream(self.device)
+            if not self.context.execute_async_v3(stream.cuda_stream):
+                raise RuntimeError("TensorRT execute_async_v3 failed (see the TensorRT log above)")
+            # x and y, when allocated here, come from torch's caching allocator on this stream, so their memory
+            # is not reused before the enqueued engine has run: no record_stream or synchronize needed
+            if direct:
+                return y
+            return write_out(y if y.dtype == self.dtype else y.to(self.dtype), out)
 
     def describe(self) -> str:
-        state = "cached" if self.reused else "built"
+        took = f", built in {self.build_s:.1f} s" if self.build_s is not None else ""
+        state = f"cached {self.artifact.name}{took}" if self.reused else f"built {self.artifact.name}{took}"
         return (f"tensorrt on {self.device} ({torch.cuda.get_device_name(self.device)}, {self.precision}, "
-                f"batch 1..{self.batch}, window {self.fixed_window}; {state} {self.artifact.name})")
+                f"batch 1..{self.batch}, window {self.fixed_window}; {state})")

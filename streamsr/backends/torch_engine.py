@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from ..model import Generator
-from .base import DTYPES
+from .base import DTYPES, write_out
 
 
 class TorchEngine:
@@ -41,11 +41,11 @@ class TorchEngine:
             p.requires_grad_(False)
 
     @torch.inference_mode()
-    def run(self, tiles: torch.Tensor) -> torch.Tensor:
+    def run(self, tiles: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
         x = tiles.to(device=self.device, dtype=self.dtype)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        return self.model(x)
+        return write_out(self.model(x), out)
 
     def describe(self) -> str:
         layout = "channels_last" if self.channels_last else "nchw"
