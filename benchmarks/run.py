@@ -10,30 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 from streamsr.bench import format_markdown, run_bench, standard_config
+from streamsr.evaluate import nan_to_none
 
 HERE = Path(__file__).resolve().parent
-
-
-def _nan_to_none(x: object) -> object:
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
-    return x
 
 
 def save(result, out: Path, stem: str) -> tuple[Path, Path]:
     """Write stem.json and stem.md under `out`; returns both paths."""
     out.mkdir(parents=True, exist_ok=True)
     j, m = out / f"{stem}.json", out / f"{stem}.md"
-    j.write_text(json.dumps(_nan_to_none(result.to_dict()), indent=1, default=str))
+    j.write_text(json.dumps(nan_to_none(result.to_dict()), indent=1, default=str))
     m.write_text(format_markdown(result) + "\n")
     return j, m
 

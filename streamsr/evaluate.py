@@ -396,18 +396,19 @@ def suite_json(report: EvalReport, *, source: str, baseline: str = "bicubic") ->
     summary = {m: {"mean_gain_psnr_y": float(np.mean([r.gain_psnr_y for r in compared[m].values()])),
                    "worst_gain_psnr_y": float(min(r.gain_psnr_y for r in compared[m].values()))}
                for m in models}  # fmt: skip
-    return _nan_to_none({"source": source, "frames": len(report.frames), "baseline": baseline, "rows": rows,
+    return nan_to_none({"source": source, "frames": len(report.frames), "baseline": baseline, "rows": rows,
                          "summary": summary})  # fmt: skip
 
 
-def _nan_to_none(x: object) -> object:
-    """NaN (a figure with no pixels to measure, e.g. highlights in frames without any) -> None: strict JSON."""
+def nan_to_none(x: object) -> object:
+    """NaN (a figure with nothing to measure, e.g. highlights in frames without any) -> None, recursively
+    through dicts and lists: what strict JSON can hold (eval --json, benchmarks/run.py)."""
     if isinstance(x, float) and x != x:
         return None
     if isinstance(x, dict):
-        return {k: _nan_to_none(v) for k, v in x.items()}
+        return {k: nan_to_none(v) for k, v in x.items()}
     if isinstance(x, list):
-        return [_nan_to_none(v) for v in x]
+        return [nan_to_none(v) for v in x]
     return x
 
 

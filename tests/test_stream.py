@@ -28,6 +28,7 @@ from streamsr.frame import Frame
 from streamsr.pipeline import PipelineConfig, run_pipeline
 from streamsr.sinks import Display
 from streamsr.sources import SyntheticSource
+from streamsr.testing import CollectingSink as Collect
 from streamsr.tiling import Tiler
 from streamsr.transport import Subscriber, write_keys
 from test_sources_live import UdpSender, free_udp_port
@@ -48,23 +49,6 @@ def popen_cli(*args: str) -> subprocess.Popen:
 def decode_all(path: Path) -> list[av.VideoFrame]:
     with av.open(str(path)) as c:
         return list(c.decode(video=0))
-
-
-class Collect:
-    """A sink that keeps what it is given (for asserting on the pipeline's output)."""
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-        self.closed = self.aborted = False
-
-    def write(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def close(self) -> None:
-        self.closed = True
-
-    def abort(self) -> None:
-        self.aborted = True
 
 
 @pytest.fixture(scope="module")
