@@ -76,7 +76,9 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
                 result = run_unit(unit, self._enhancer, options, on_frame=on_frame)
             except Exception as e:  # noqa: BLE001 - reported per file by the driver
                 result = e
-            self._progress.add.remote(pending[0])
+            # Waited on, so the driver (which reads the counter after this result) never misses the last frames;
+            # calls from one caller to one actor run in order, so the earlier adds are in by then too.
+            ray.get(self._progress.add.remote(pending[0]))
             return unit, result
 
     return Worker, Progress, count
