@@ -51,8 +51,8 @@ import zmq
 import zmq.auth
 from zmq.utils.monitor import recv_monitor_message
 
-from .errors import TransportError
-from .frame import Frame, Timeline, now_ns
+from ..errors import TransportError
+from ..frame import Frame, Timeline, now_ns
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ from typing import Protocol
 import av
 import numpy as np
 
-from .errors import InputError
-from .frame import Frame, now_ns
+from ..errors import InputError
+from ..frame import Frame, now_ns
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,3 @@
+"""ZeroMQ transport (being split into modules; everything is re-exported here)."""
+
+from .wire import *  # noqa: F403
