@@ -249,9 +249,9 @@ def test_stream_insecure_warns_at_start_and_in_the_summary(capsys, monkeypatch, 
     """`--insecure` on a non-loopback address: a WARNING first and after the summary. To bind no public
     interface, 127.0.0.1 is made to count as non-loopback for this run."""
     import streamsr.cli.stream
-    import streamsr.transport.wire
+    import streamsr.transport.publisher
 
-    for module in (streamsr.cli.stream, streamsr.transport.wire):
+    for module in (streamsr.cli.stream, streamsr.transport.publisher):
         monkeypatch.setattr(module, "is_loopback", lambda endpoint: False)
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     args = ("stream", "synthetic:32x24@10", "--publish", endpoint, "--frames", "2", "--engine", "torch",
