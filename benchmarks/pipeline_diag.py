@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import torch
@@ -33,13 +34,13 @@ import torch
 from streamsr.backends import EngineConfig, select_engine
 from streamsr.bench import BenchConfig, machine_info
 from streamsr.bench.runner import CLIP_OPTIONS, resolve_weights
-from streamsr.testing import encode_clip, synthetic_frames
+from streamsr.testing import IterableSource, encode_clip, synthetic_frames
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame, now_ns
 from streamsr.metrics import rate_fps
 from streamsr.pipeline import PipelineConfig, run_pipeline
 from streamsr.sinks import EncoderOptions, FileSink
-from streamsr.sources import FileSource
+from streamsr.sources import FileSource, StreamInfo
 from streamsr.tiling import Tiler
 
 HERE = Path(__file__).resolve().parent
@@ -61,13 +62,20 @@ def _cpu_s() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _memory_source(images):
-    for i, img in enumerate(images):
-        f = Frame(image=img, seq=i, pts=i, time_base=None)
-        t = now_ns()
-        f.timeline.stamp("captured", t)
-        f.timeline.stamp("decoded", t)
-        yield f
+def _memory_source(images) -> IterableSource:
+    """The images as a FrameSource, each frame stamped captured/decoded when it is taken."""
+    def frames():
+        for i, img in enumerate(images):
+            f = Frame(image=img, seq=i, pts=i, time_base=None)
+            t = now_ns()
+            f.timeline.stamp("captured", t)
+            f.timeline.stamp("decoded", t)
+            yield f
+
+    h, w = images[0].shape[:2]
+    info = StreamInfo(width=w, height=h, rate=Fraction(30), time_base=Fraction(1, 30), frames=len(images),
+                      duration_s=None, codec="memory", has_audio=False)
+    return IterableSource(frames(), info=info)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,8 +138,7 @@ def diagnose(args: argparse.Namespace, tmp: Path) -> int:
             try:
                 stats = run_pipeline(src, enhancer, [sink_factory()], config=PipelineConfig())
             finally:
-                if source_kind == "file":
-                    src.close()
+                src.close()
             return rate_fps(stats.timelines)
         return run
 

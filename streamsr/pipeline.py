@@ -8,9 +8,8 @@ written). Two policies:
 - live: the reader keeps only the newest frame when the enhancer is behind, and counts what it dropped,
   so latency stays bounded.
 
-Stopping: `stop` (set by anyone, e.g. after N frames) ends the run normally: sinks are closed. A source
-with an `interrupt()` method (the live sources) is interrupted so a reader blocked waiting for the next
-frame returns promptly.
+Stopping: `stop` (set by anyone, e.g. after N frames) ends the run normally: sinks are closed. The source
+is interrupted (`FrameSource.interrupt`) so a reader blocked waiting for the next frame returns promptly.
 """
 
 from __future__ import annotations
@@ -18,13 +17,14 @@ from __future__ import annotations
 import queue
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .enhancer import EnhanceHandle, Enhancer
 from .errors import Interrupted
 from .frame import Frame, Timeline
 from .sinks import Sink
+from .sources import FrameSource
 
 _END = object()
 
@@ -141,7 +141,7 @@ def _enhance_stage(inbox: "queue.Queue | _NewestSlot", outbox: queue.Queue, enha
 
 
 def run_pipeline(
-    source: Iterable[Frame],
+    source: FrameSource,
     enhancer: Enhancer,
     sinks: Sequence[Sink],
     *,
@@ -229,9 +229,7 @@ def run_pipeline(
         if interrupted or errors:
             stop.set()
         if reader.is_alive():
-            interrupt = getattr(source, "interrupt", None)
-            if interrupt is not None:
-                interrupt()
+            source.interrupt()
         reader.join(timeout=5)
         writer.join(timeout=5)
         if isinstance(inbox, _NewestSlot):

@@ -1,13 +1,15 @@
 """Test doubles and synthetic inputs, kept once for the tests, the benchmarks and anyone testing a stage
-alone: a fake engine whose tiled output is exactly predictable, a sink that keeps what it is given, and
-synthetic frames and real (PyAV-encoded) clips made from them.
+alone: a fake engine whose tiled output is exactly predictable, a source over frames a test made, a sink
+that keeps what it is given, and synthetic frames and real (PyAV-encoded) clips made from them.
 
-(The synthetic *source* pattern, `sources.synthetic_image`, stays with SyntheticSource in sources.py.)
+(The synthetic *source* pattern, `sources.synthetic_image`, stays with SyntheticSource in
+sources/synthetic.py.)
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .frame import Frame
+from .sources import StreamInfo
 
 
 class NearestEngine:
@@ -41,6 +44,40 @@ class NearestEngine:
 
     def describe(self) -> str:
         return f"nearest {self.scale}x on {self.device} (test double, batch {self.batch})"
+
+
+class IterableSource:
+    """A FrameSource over frames a test made: a list, or a generator that paces itself.
+
+    info: the StreamInfo to report; by default the first frame's size at 25 fps (then `frames` must be a
+    Sequence). live: what the source says it is (the pipeline's policy comes from PipelineConfig).
+    `interrupt()` ends the iteration before its next frame; `closed` says whether close() was called."""
+
+    def __init__(self, frames: Iterable[Frame], *, live: bool = False, info: StreamInfo | None = None) -> None:
+        if info is None:
+            if not isinstance(frames, Sequence) or not frames:
+                raise ValueError("IterableSource needs `info` unless frames is a non-empty sequence")
+            first = frames[0]
+            info = StreamInfo(width=first.width, height=first.height, rate=Fraction(25), time_base=Fraction(1, 25),
+                              frames=len(frames), duration_s=None, codec="test", has_audio=False)
+        self.info = info
+        self.live = live
+        self.closed = False
+        self._frames = frames
+        self._interrupted = threading.Event()
+
+    def __iter__(self) -> Iterator[Frame]:
+        for frame in self._frames:
+            if self._interrupted.is_set():
+                return
+            yield frame
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+    def close(self) -> None:
+        self.interrupt()
+        self.closed = True
 
 
 class CollectingSink:

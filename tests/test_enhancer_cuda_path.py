@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -21,7 +22,8 @@ from streamsr.enhancer import HOST_POOL_LIMIT, IN_FLIGHT, Enhancer
 from streamsr.frame import Frame
 from streamsr.model import Generator, fold_for_inference
 from streamsr.pipeline import PipelineConfig, run_pipeline
-from streamsr.testing import CollectingSink, NearestEngine
+from streamsr.sources import StreamInfo
+from streamsr.testing import CollectingSink, IterableSource, NearestEngine
 from streamsr.tiling import Tiler
 
 
@@ -198,7 +200,7 @@ def test_pipeline_keeps_two_in_flight_and_emits_in_order():
     enhancer = SlowCollectEnhancer(Tiler(tile=16, halo=2))
     enhancer.first_delay = 0.3
     sink = CollectingSink()
-    stats = run_pipeline(iter(frames), enhancer, [sink], config=PipelineConfig(live=False, queue_size=8))
+    stats = run_pipeline(IterableSource(frames), enhancer, [sink], config=PipelineConfig(live=False, queue_size=8))
     assert [f.seq for f in sink.frames] == list(range(6)) and stats.frames_out == 6 and sink.closed
     assert enhancer.max_outstanding == 2 and enhancer.outstanding == 0
     # with frames waiting, frame k+1 is submitted before frame k is collected; the last one is drained
@@ -223,7 +225,9 @@ def test_pipeline_never_holds_a_finished_frame_back_for_the_next_one():
             yield Frame(image=img, seq=i)
 
     enhancer = SlowCollectEnhancer(Tiler(tile=16, halo=2))
-    run_pipeline(slow_source(), enhancer, [sink], config=PipelineConfig(live=True))
+    info = StreamInfo(width=24, height=20, rate=Fraction(25), time_base=Fraction(1, 25), frames=4, duration_s=None,
+                      codec="test", has_audio=False)
+    run_pipeline(IterableSource(slow_source(), live=True, info=info), enhancer, [sink], config=PipelineConfig(live=True))
     assert emitted_before_next == [True, True, True]
     assert [f.seq for f in sink.frames] == [0, 1, 2, 3]
 
@@ -239,7 +243,7 @@ def test_pipeline_stop_abandons_frames_in_flight():
                 stop.set()
 
     enhancer = Enhancer(OutNearest(), Tiler(tile=16, halo=2), resident=True)
-    stats = run_pipeline(iter(frames), enhancer, [StopSink()], stop=stop)
+    stats = run_pipeline(IterableSource(frames), enhancer, [StopSink()], stop=stop)
     assert stats.frames_in == stats.frames_out + stats.dropped + stats.unfinished
     assert not enhancer._pending  # abandoned, so the enhancer works again
     assert np.array_equal(enhancer.enhance(frames[0]).image, _nearest4(frames[0].image))

@@ -17,16 +17,19 @@ import pytest
 
 from conftest import make_clip
 from streamsr.errors import InputError
+from streamsr.frame import Frame
 from streamsr.sources import (
     FileSource,
+    FrameSource,
     LiveOptions,
     ReconnectingSource,
     ReplaySource,
     SyntheticSource,
-    is_live,
     open_source,
     synthetic_image,
 )
+from streamsr.sources.base import describe_av_error
+from streamsr.testing import IterableSource
 
 
 def free_udp_port() -> int:
@@ -85,9 +88,9 @@ def test_synthetic_source_is_deterministic_paced_and_interruptible():
 
 def test_open_source_dispatch(tmp_path):
     clip = make_clip(tmp_path / "c.mp4", frames=4, width=32, height=24)
-    assert isinstance(open_source(clip), FileSource) and not is_live(open_source(clip))
+    assert isinstance(open_source(clip), FileSource) and not open_source(clip).live
     replay = open_source(str(clip), realtime=True)
-    assert isinstance(replay, ReplaySource) and is_live(replay)
+    assert isinstance(replay, ReplaySource) and replay.live
     syn = open_source("synthetic:64x48@12.5")
     assert isinstance(syn, SyntheticSource) and (syn.info.width, syn.info.height, syn.info.rate) == (64, 48, Fraction(25, 2))
     with pytest.raises(InputError, match="unsupported URL scheme"):
@@ -96,6 +99,43 @@ def test_open_source_dispatch(tmp_path):
         open_source("synthetic:axb")
     with pytest.raises(InputError, match="does not exist"):
         open_source(tmp_path / "missing.mp4")
+
+
+def test_every_source_is_a_frame_source_that_interrupt_ends(tmp_path):
+    """Each kind of source has `info`, `live`, `interrupt()` and `close()` (the FrameSource protocol the
+    pipeline calls without probing), and interrupt() ends the iteration before another frame comes."""
+    clip = make_clip(tmp_path / "c.mp4", frames=200, width=32, height=24, fps=100)
+    sources = {
+        "file": (FileSource(clip), False),
+        "replay": (ReplaySource(clip, loop=True), True),
+        "synthetic": (SyntheticSource(width=32, height=24, rate=100), True),
+        "lavfi": (open_source("lavfi:testsrc=size=32x24:rate=100,realtime"), True),
+        "test double": (IterableSource([Frame(image=np.zeros((24, 32, 3), np.uint8), seq=0)] * 1000), False),
+    }
+    for name, (src, live) in sources.items():
+        try:
+            assert isinstance(src, FrameSource) and src.live is live, name
+            frames = iter(src)
+            assert next(frames).image.shape == (24, 32, 3), name
+            src.interrupt()
+            assert next(frames, None) is None, name
+        finally:
+            src.close()
+
+
+def test_stream_errors_never_show_url_credentials():
+    """An rtsp URL with user:password that cannot be opened: the one-line error names the host, never the
+    password (the label goes through urls.redact_url), also for secret query parameters."""
+    port = free_udp_port()  # nothing listens on this TCP port either
+    for url in (f"rtsp://admin:hunter2@127.0.0.1:{port}/stream", f"srt://127.0.0.1:{port}?passphrase=hunter2"):
+        with pytest.raises(InputError) as e:
+            open_source(url, live=LiveOptions(open_timeout=1.0))
+        msg = str(e.value)
+        assert "hunter2" not in msg and "admin" not in msg and f"127.0.0.1:{port}" in msg, msg
+        assert msg.startswith("stream rtsp://127.0.0.1:" if url.startswith("rtsp") else "stream srt://127.0.0.1:"), msg
+    # an FFmpeg error without strerror names the URL in its message: shown redacted as well
+    reason = describe_av_error(av.error.FFmpegError(5, "", "rtsp://admin:hunter2@cam/x"))
+    assert "hunter2" not in reason and "rtsp://cam/x" in reason
 
 
 def test_capture_device_open_error_names_both_backends():
@@ -128,7 +168,7 @@ def test_lavfi_input_uses_the_live_pyav_path():
     """lavfi goes through the same PyAV connection code as a v4l2 device (format + options + timeouts)."""
     src = open_source("lavfi:testsrc=size=32x24:rate=25")
     try:
-        assert isinstance(src, ReconnectingSource) and is_live(src)
+        assert isinstance(src, ReconnectingSource) and src.live
         assert (src.info.width, src.info.height) == (32, 24)
         frames = list(itertools.islice(src, 5))
     finally:

@@ -29,6 +29,7 @@ from streamsr.pipeline import PipelineConfig, run_pipeline
 from streamsr.sinks import Display
 from streamsr.sources import SyntheticSource
 from streamsr.testing import CollectingSink as Collect
+from streamsr.testing import IterableSource
 from streamsr.tiling import Tiler
 from streamsr.transport import Subscriber, write_keys
 from test_sources_live import UdpSender, free_udp_port
@@ -229,7 +230,7 @@ def test_live_pipeline_delivers_the_last_frame_of_a_finite_source(tiny_enhancer)
     images = [np.full((24, 32, 3), i, np.uint8) for i in range(20)]
     frames = [Frame(image=img, seq=i) for i, img in enumerate(images)]
     sink = Collect()
-    stats = run_pipeline(iter(frames), tiny_enhancer, [sink], config=PipelineConfig(live=True))
+    stats = run_pipeline(IterableSource(frames, live=True), tiny_enhancer, [sink], config=PipelineConfig(live=True))
     assert sink.frames[-1].seq == 19
     assert stats.frames_out + stats.dropped == stats.frames_in == 20 and stats.unfinished == 0
 

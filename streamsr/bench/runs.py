@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +15,7 @@ from ..frame import Frame, Timeline
 from ..metrics import rate_fps
 from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
 from ..sinks import EncoderOptions, FileSink
-from ..sources import FileSource, ReplaySource
+from ..sources import FileSource, FrameSource, ReplaySource
 from ..transport import Publisher, Subscriber
 
 class _TimedSink:
@@ -37,17 +37,31 @@ class _TimedSink:
         self.inner.abort()
 
 
-def _timed_iter(source: Iterable[Frame], next_ms: list[float]) -> Iterator[Frame]:
-    """Yields source's frames, recording the time spent inside each next() (demux + decode + RGB)."""
-    it = iter(source)
-    while True:
-        t0 = time.perf_counter_ns()
-        try:
-            frame = next(it)
-        except StopIteration:
-            return
-        next_ms.append((time.perf_counter_ns() - t0) / 1e6)
-        yield frame
+class _TimedSource:
+    """Wraps a FrameSource and records the time spent inside each next() (demux + decode + RGB), in ms."""
+
+    def __init__(self, inner: FrameSource, next_ms: list[float]) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.live = inner.live
+        self.next_ms = next_ms
+
+    def __iter__(self) -> Iterator[Frame]:
+        it = iter(self.inner)
+        while True:
+            t0 = time.perf_counter_ns()
+            try:
+                frame = next(it)
+            except StopIteration:
+                return
+            self.next_ms.append((time.perf_counter_ns() - t0) / 1e6)
+            yield frame
+
+    def interrupt(self) -> None:
+        self.inner.interrupt()
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @dataclass(slots=True)
@@ -74,7 +88,7 @@ def run_pipeline_once(clip: Path, enhancer: Enhancer, out_path: Path, *, warmup:
                      overwrite=True)
         )
         decode_ms: list[float] = []
-        stats = run_pipeline(_timed_iter(source, decode_ms), enhancer, [sink], config=PipelineConfig(live=False))
+        stats = run_pipeline(_TimedSource(source, decode_ms), enhancer, [sink], config=PipelineConfig(live=False))
     out_path.unlink(missing_ok=True)
     tls = stats.timelines
     # the rate from the last warm-up frame on: its emit time starts the first measured interval

@@ -17,7 +17,7 @@ from ..frame import Frame
 from ..latency import span_summary, summarize_ms
 from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
-from ..sources import CaptureOptions, LiveOptions, is_live, open_source
+from ..sources import CaptureOptions, FrameSource, LiveOptions, ReconnectingSource, open_source
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher, is_loopback, normalize_endpoint
 from ..urls import redact_url
@@ -35,12 +35,6 @@ def _parse_av_options(pairs: list[str]) -> dict[str, str]:
             raise InputError(f"--av-option {p!r} is not KEY=VALUE")
         out[k] = v
     return out
-
-
-def _shown(source: str) -> str:
-    """The source as printed: a URL without its user:password part."""
-    scheme, sep, rest = source.partition("://")
-    return f"{scheme}://{rest.rsplit('@', 1)[-1]}" if sep and "@" in rest.split("/", 1)[0] else source
 
 
 def stream(
@@ -125,7 +119,7 @@ def stream(
         if record is not None:
             sinks.append(Recorder(record, rate=info.rate, options=EncoderOptions(codec=codec, crf=crf, preset="veryfast"),
                                   overwrite=overwrite))
-        live = is_live(src)
+        live = src.live
         if not quiet:
             print(f"streamsr: {redact_url(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
                   f"{info.width * enhancer.tiler.scale}x{info.height * enhancer.tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
@@ -133,7 +127,7 @@ def stream(
         ran = True
         _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
              quiet=quiet, record=record)
-        failure = getattr(src, "failure", None)
+        failure = src.failure if isinstance(src, ReconnectingSource) else None
         if failure:  # the outputs are finished; the exit status still says the stream did not end by choice
             raise InputError(failure)
     finally:
@@ -147,7 +141,11 @@ def stream(
 _CLEAR_TEXT = "publishing on {endpoint} without encryption (--insecure): anyone on the network can watch"
 
 
-def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | None, live: bool,
+def _reconnects(src: FrameSource) -> int:
+    return src.reconnects if isinstance(src, ReconnectingSource) else 0
+
+
+def _run(src: FrameSource, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | None, live: bool,
          stop: threading.Event, frames: int | None, duration: float | None, quiet: bool, record: Path | None) -> None:
     status = LiveStatus(quiet=quiet)
     stats = PipelineStats()
@@ -171,7 +169,7 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
             subs = f" | subscribers {publisher.subscribers}" if publisher is not None else ""
             if publisher is not None and publisher.refused:
                 subs += f" | refused {publisher.refused}"
-            reconnects = getattr(src, "reconnects", 0)
+            reconnects = _reconnects(src)
             status.show(f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | latency p50 {fmt_ms(lat_s.p50)} "
                         f"p99 {fmt_ms(lat_s.p99)} ms | dropped {stats.dropped}{subs}"
                         f"{f' | reconnects {reconnects}' if reconnects else ''}")
@@ -198,8 +196,8 @@ def _run(src, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | N
              f"({stats.frames_out / max(seconds, 1e-9):.1f} fps), {stats.dropped} dropped (newest-frame policy)"]
     if stats.unfinished:
         parts.append(f"{stats.unfinished} in flight when it stopped")
-    if getattr(src, "reconnects", 0):
-        parts.append(f"{src.reconnects} reconnect(s)")
+    if _reconnects(src):
+        parts.append(f"{_reconnects(src)} reconnect(s)")
     if publisher is not None:
         parts.append(f"published {publisher.sent}")
         if publisher.refused:

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from ..frame import Frame
+from ..urls import redact_url
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,12 +36,16 @@ class StreamInfo:
 
 
 def describe_av_error(e: Exception) -> str:
-    """The one-line reason of a PyAV/FFmpeg error: its strerror (no file name, so no URL credentials),
-    else its message."""
+    """The one-line reason of a PyAV/FFmpeg error: its strerror (which has no file name), else its message
+    with any URL it names shown through redact_url (no credentials)."""
     msg = getattr(e, "strerror", None) or str(e)
+    filename = getattr(e, "filename", None)
+    if isinstance(filename, str) and filename in msg:
+        msg = msg.replace(filename, redact_url(filename))
     return msg.strip().rstrip(":").strip() or type(e).__name__
 
 
+@runtime_checkable
 class FrameSource(Protocol):
     """What `open_source` returns and `run_pipeline` reads: an iterator of Frames (RGB uint8 (H, W, 3),
     seq/pts/time_base set, timeline.captured/decoded stamped) with a StreamInfo.
