@@ -25,7 +25,7 @@ from streamsr.cli import app
 from streamsr.enhancer import Enhancer
 from streamsr.errors import OutputError, TransportError
 from streamsr.frame import Frame
-from streamsr.pipeline import PipelineConfig, run_pipeline
+from streamsr.pipeline import PipelineConfig, PipelineStats, run_pipeline
 from streamsr.sinks import Display
 from streamsr.sources import SyntheticSource
 from streamsr.testing import CollectingSink as Collect
@@ -45,6 +45,37 @@ def popen_cli(*args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
+
+
+SUMMARY = re.compile(r"(\d+) frames out of (\d+) in ([\d.]+) s \(([\d.]+) fps\), (\d+) dropped \(newest-frame policy\)"
+                     r"(?:, (\d+) in flight when it stopped)?")
+
+
+@pytest.fixture
+def run_stats(monkeypatch) -> list[PipelineStats]:
+    """The PipelineStats of each run_pipeline call `streamsr stream` makes in this test (in process)."""
+    import streamsr.cli.stream as stream_cli
+
+    runs: list[PipelineStats] = []
+    real = stream_cli.run_pipeline
+
+    def recording(*args, stats: PipelineStats, **kwargs) -> PipelineStats:
+        runs.append(stats)
+        return real(*args, stats=stats, **kwargs)
+
+    monkeypatch.setattr(stream_cli, "run_pipeline", recording)
+    return runs
+
+
+def assert_summary_is(text: str, stats: PipelineStats) -> None:
+    """The summary line `stream` printed states this run's counts, and an fps that is out / seconds."""
+    m = SUMMARY.search(text)
+    assert m, text
+    out, n_in, seconds, fps, dropped, unfinished = m.groups()
+    assert (int(out), int(n_in), int(dropped), int(unfinished or 0)) == (
+        stats.frames_out, stats.frames_in, stats.dropped, stats.unfinished), text
+    s = float(seconds)  # printed to 0.1 s
+    assert int(out) / (s + 0.05) - 0.05 <= float(fps) <= int(out) / max(s - 0.05, 1e-3) + 0.05, text
 
 
 def decode_all(path: Path) -> list[av.VideoFrame]:
@@ -90,7 +121,7 @@ def test_stream_paced_replay_to_view_with_curve_every_published_frame_in_order(t
     assert re.search(r"latency capture->received p50 \d+", view_err)
 
 
-def test_stream_enhances_a_udp_mpegts_source_live(tmp_path, tiny_weights):
+def test_stream_enhances_a_udp_mpegts_source_live(tmp_path, tiny_weights, run_stats):
     port = free_udp_port()
     sender = UdpSender(port, [(25 * 30, 90)])
     sender.start()
@@ -104,7 +135,9 @@ def test_stream_enhances_a_udp_mpegts_source_live(tmp_path, tiny_weights):
     assert result.exit_code == 0, (result.output, result.exception)
     frames = decode_all(out)
     assert len(frames) >= 6 and all((f.width, f.height) == (128, 96) for f in frames)
-    assert "dropped (newest-frame policy)" in result.output
+    [stats] = run_stats
+    assert len(frames) == stats.frames_out  # the recorder writes every emitted frame
+    assert_summary_is(result.output, stats)
 
 
 def test_sigterm_and_ctrl_c_stop_stream_and_view_with_playable_recordings(tmp_path, tiny_weights):
@@ -246,7 +279,7 @@ def test_stream_refuses_clear_text_off_the_host_before_loading_a_model(capsys):
                        "accept that\n")
 
 
-def test_stream_insecure_warns_at_start_and_in_the_summary(capsys, monkeypatch, tiny_weights):
+def test_stream_insecure_warns_at_start_and_in_the_summary(capsys, monkeypatch, tiny_weights, run_stats):
     """`--insecure` on a non-loopback address: a WARNING first and after the summary. To bind no public
     interface, 127.0.0.1 is made to count as non-loopback for this run."""
     import streamsr.cli.stream
@@ -265,7 +298,9 @@ def test_stream_insecure_warns_at_start_and_in_the_summary(capsys, monkeypatch, 
                "network can watch")
     lines = err.splitlines()
     assert lines[0] == warning and lines[-1] == warning
-    assert "frames out of" in lines[-2]
+    [stats] = run_stats  # the refused first run never reached the pipeline
+    assert stats.frames_out >= 2
+    assert_summary_is(lines[-2], stats)
 
 
 def test_stream_counts_refused_unauthenticated_subscribers(capsys, tmp_path, tiny_weights):
