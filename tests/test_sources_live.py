@@ -249,7 +249,8 @@ def test_opencv_capture_path_reads_rgb_and_reopens_at_the_end(tmp_path):
     like PyAV's, and the end of input is a loss that ReconnectingSource recovers from."""
     import cv2
 
-    from streamsr.sources import CaptureOptions, _OpenCVConnection
+    from streamsr.sources import CaptureOptions
+    from streamsr.sources.live import _OpenCVConnection
 
     clip = make_clip(tmp_path / "c.mp4", frames=4, width=32, height=24, fps=20)
     src = ReconnectingSource(

@@ -14,11 +14,11 @@ from ..errors import InputError
 from .base import FrameSource, StreamInfo, is_live
 from .file import VIDEO_SUFFIXES, FileSource, PacketIndex, index_packets
 from .live import (
-    NETWORK_SCHEMES, CaptureOptions, LiveOptions, ReconnectingSource, SourceLost, _device_path,
-    _OpenCVConnection, _OpenFailed, open_capture, open_stream,
+    NETWORK_SCHEMES, CaptureOptions, LiveOptions, ReconnectingSource, SourceLost, device_path, open_capture,
+    open_stream,
 )
 from .replay import ReplaySource
-from .synthetic import SYNTHETIC_PREFIXES, SyntheticSource, _parse_synthetic, synthetic_image
+from .synthetic import SYNTHETIC_PREFIXES, SyntheticSource, parse_synthetic, synthetic_image
 
 __all__ = [
     "NETWORK_SCHEMES", "SYNTHETIC_PREFIXES", "VIDEO_SUFFIXES", "CaptureOptions", "FileSource", "FrameSource",
@@ -48,8 +48,8 @@ def open_source(
     s = str(spec)
     head = s.split(":", 1)[0].lower()
     if head in SYNTHETIC_PREFIXES and (s == head or s[len(head)] == ":"):
-        return _parse_synthetic(s, realtime=True)
-    if _device_path(s) is not None:
+        return parse_synthetic(s, realtime=True)
+    if device_path(s) is not None:
         return open_capture(s, capture=capture, live=live)
     if head == "lavfi" and ":" in s:
         return open_stream(s.split(":", 1)[1], format="lavfi", options=av_options, live=live)

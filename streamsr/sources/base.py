@@ -70,7 +70,7 @@ def is_live(source: FrameSource) -> bool:
     return source.live
 
 
-class _Waiter:
+class Waiter:
     """Interruptible sleeps shared by the live sources."""
 
     def __init__(self) -> None:
@@ -88,14 +88,14 @@ class _Waiter:
         return self._event.is_set()
 
 
-class _ClosableInput:
+class ClosableInput:
     """What the live sources that own an input share: `interrupt()` (any thread) ends the iteration at its
     next wait; `close()` interrupts, then releases the input under `_io`, the lock every read/open/close of
     the input holds, so a close from another thread waits for the read in progress instead of freeing the
     demuxer under it. Subclasses call `__init__` before opening and implement `_release()`."""
 
     def __init__(self) -> None:
-        self._waiter = _Waiter()
+        self._waiter = Waiter()
         self._io = threading.Lock()
         self._closed = False
 
@@ -113,7 +113,7 @@ class _ClosableInput:
             self._closed = True
             self._release()
 
-    def __enter__(self) -> "_ClosableInput":
+    def __enter__(self) -> "ClosableInput":
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import InputError
 from ..frame import Frame, now_ns
 from ..urls import redact_url
-from .base import StreamInfo, _ClosableInput, describe_av_error
+from .base import ClosableInput, StreamInfo, describe_av_error
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class _OpenCVConnection:
         self._cap.release()
 
 
-class ReconnectingSource(_ClosableInput):
+class ReconnectingSource(ClosableInput):
     """A live source over a connection factory: frames from the current connection; when it is lost
     (end, error, stall) a warning is logged and it is reopened with exponential backoff, and the stream
     carries on with continuing seq and monotonic pts (`reconnects` counts the recoveries).
@@ -291,7 +291,7 @@ class ReconnectingSource(_ClosableInput):
         self._conn.close()
 
 
-def _device_path(spec: str) -> str | None:
+def device_path(spec: str) -> str | None:
     """'/dev/video2' -> itself; '2' -> '/dev/video2'; anything else -> None."""
     if spec.isdigit():
         return f"/dev/video{int(spec)}"
@@ -304,7 +304,7 @@ def open_capture(device: str, *, capture: CaptureOptions = CaptureOptions(),
                  live: LiveOptions = LiveOptions()) -> ReconnectingSource:
     """A capture device (/dev/videoN or its index): V4L2 through PyAV, OpenCV's V4L2 capture if PyAV cannot
     open it. InputError naming both reasons when neither can. MJPEG cameras: pixel_format="mjpeg"."""
-    path = _device_path(device) or device
+    path = device_path(device) or device
     label = f"capture device {path}"
     av_options: dict[str, str] = {}
     if capture.width is not None:

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ..frame import Frame, now_ns
-from .base import _ClosableInput
+from .base import ClosableInput
 from .file import FileSource
 
 
-class ReplaySource(_ClosableInput):
+class ReplaySource(ClosableInput):
     """A video file played back at its own frame rate, so a recording behaves like a live scope.
 
     Frames are released at their presentation times (relative to the first); `captured`/`decoded` are

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..frame import Frame, now_ns
-from .base import StreamInfo, _Waiter
+from .base import StreamInfo, Waiter
 
 SYNTHETIC_PREFIXES = ("synthetic", "test")
 """Spec prefixes `open_source` reads as a synthetic source."""
@@ -59,7 +59,7 @@ class SyntheticSource:
         self.info = StreamInfo(width=width, height=height, rate=rate, time_base=1 / rate, frames=frames,
                                duration_s=None if frames is None else float(frames / rate), codec="synthetic",
                                has_audio=False)
-        self._waiter = _Waiter()
+        self._waiter = Waiter()
 
     def __iter__(self) -> Iterator[Frame]:
         period = float(1 / self.info.rate)
@@ -93,7 +93,7 @@ class SyntheticSource:
         self.close()
 
 
-def _parse_synthetic(spec: str, *, realtime: bool) -> SyntheticSource:
+def parse_synthetic(spec: str, *, realtime: bool) -> SyntheticSource:
     """'synthetic', 'synthetic:WxH', 'synthetic:WxH@FPS' (also 'test:...')."""
     _, _, params = spec.partition(":")
     width, height, rate = 320, 240, Fraction(25)

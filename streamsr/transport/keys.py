@@ -106,7 +106,8 @@ def _check_private(path: Path, what: str) -> None:
                              f"a secret key must be private: chmod 600 {path}")
 
 
-def _load_pair(path: Path, what: str) -> tuple[bytes, bytes]:
+def load_key_pair(path: Path, what: str) -> tuple[bytes, bytes]:
+    """(public, secret) from a .key_secret file that only its owner may read; TransportError naming `what`."""
     public, secret = _load_certificate(path, what)
     if secret is None:
         raise TransportError(f"{what} {path} holds no secret key (use the .key_secret file)")
@@ -114,5 +115,6 @@ def _load_pair(path: Path, what: str) -> tuple[bytes, bytes]:
     return public, secret
 
 
-def _load_public(path: Path, what: str) -> bytes:
+def load_public_key(path: Path, what: str) -> bytes:
+    """The public key of a certificate file; TransportError naming `what` if it is missing or unusable."""
     return _load_certificate(path, what)[0]

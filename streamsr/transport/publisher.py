@@ -10,7 +10,7 @@ from zmq.utils.monitor import recv_monitor_message
 from ..errors import TransportError
 from ..frame import Frame, now_ns
 from .endpoints import DEFAULT_ENDPOINT, is_loopback, normalize_endpoint
-from .keys import CurveServer, _load_pair
+from .keys import CurveServer, load_key_pair
 from .wire import encode_frame
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class ClearTextRefused(TransportError):
 
 
 class Publisher:
-    """A Sink that publishes each frame on a ZeroMQ PUB (XPUB) socket in the wire format above.
+    """A Sink that publishes each frame on a ZeroMQ PUB (XPUB) socket in the wire format (`transport.wire`).
 
     Binds `endpoint` (see normalize_endpoint; 127.0.0.1 unless told otherwise). Without `curve`, an endpoint
     that is not loopback (see is_loopback) raises ClearTextRefused unless `insecure=True`: frames would
@@ -87,7 +87,7 @@ class Publisher:
             raise
 
     def _setup_curve(self, curve: CurveServer) -> None:
-        public, secret = _load_pair(curve.secret_key, "publisher key")
+        public, secret = load_key_pair(curve.secret_key, "publisher key")
         if curve.authorized is not None:
             if not curve.authorized.is_dir():
                 raise TransportError(f"authorized-clients folder {curve.authorized} does not exist")

@@ -14,8 +14,8 @@ from zmq.utils.monitor import recv_monitor_message
 from ..errors import TransportError
 from ..frame import Frame, now_ns
 from .endpoints import DEFAULT_ENDPOINT, is_loopback, normalize_endpoint
-from .keys import CurveClient, _load_pair, _load_public
-from .wire import DEFAULT_MAX_FRAME, MalformedMessage, _Header, _to_frame, max_message_bytes, parse_message
+from .keys import CurveClient, load_key_pair, load_public_key
+from .wire import DEFAULT_MAX_FRAME, Header, MalformedMessage, max_message_bytes, parse_message, to_frame
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class Subscriber:
         self._on_malformed = on_malformed
         self._conflate = conflate
         self._lock = threading.Condition()
-        self._slot: tuple[_Header, memoryview] | None = None
+        self._slot: tuple[Header, memoryview] | None = None
         self._stop = threading.Event()
         self._error: str | None = None
         self._thread: threading.Thread | None = None
@@ -109,10 +109,10 @@ class Subscriber:
             self._sock.setsockopt(zmq.LINGER, 0)
             self._monitor = self._sock.get_monitor_socket(zmq.EVENT_DISCONNECTED | _HANDSHAKE_FAILED)
             if curve is not None:
-                public, secret = _load_pair(curve.secret_key, "subscriber key")
+                public, secret = load_key_pair(curve.secret_key, "subscriber key")
                 self._sock.curve_secretkey = secret
                 self._sock.curve_publickey = public
-                self._sock.curve_serverkey = _load_public(curve.server_key, "publisher public key")
+                self._sock.curve_serverkey = load_public_key(curve.server_key, "publisher public key")
             self._sock.setsockopt(zmq.SUBSCRIBE, b"")
             try:
                 self._sock.connect(self.endpoint)
@@ -135,7 +135,7 @@ class Subscriber:
         if self._on_malformed is not None:
             self._on_malformed(reason)
 
-    def _accept(self, parts: list) -> tuple[_Header, memoryview] | None:
+    def _accept(self, parts: list) -> tuple[Header, memoryview] | None:
         received = now_ns()
         try:
             header, pixels = parse_message(parts)
@@ -225,7 +225,7 @@ class Subscriber:
                 got, self._slot = self._slot, None
             if got is None and self._error is not None:
                 raise TransportError(self._error)
-            return None if got is None else _to_frame(*got)
+            return None if got is None else to_frame(*got)
         deadline = None if timeout is None else now_ns() + int(timeout * 1e9)
         while True:
             self._watch_connection()
@@ -236,7 +236,7 @@ class Subscriber:
                 continue
             got = self._accept(self._sock.recv_multipart(copy=False))
             if got is not None:
-                return _to_frame(*got)
+                return to_frame(*got)
 
     def frames(self, *, timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[Frame]:
         """Yield frames until `timeout` seconds pass without one, `stop` is set, or the subscriber closes."""

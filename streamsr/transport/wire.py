@@ -76,7 +76,9 @@ def encode_frame(frame: Frame, *, name: str = "streamsr") -> tuple[bytes, np.nda
 
 
 @dataclass(frozen=True, slots=True)
-class _Header:
+class Header:
+    """A validated version-1 header (parse_message): the frame's fields; shape is (height, width, 3)."""
+
     name: str
     height: int
     width: int
@@ -98,7 +100,7 @@ def _int(h: dict, key: str, *, minimum: int | None = None, optional: bool = Fals
     return v
 
 
-def parse_message(parts: list) -> tuple[_Header, memoryview]:
+def parse_message(parts: list) -> tuple[Header, memoryview]:
     """Validate a received multipart message. Returns the header and a view of the BGR pixel bytes.
     Raises MalformedMessage naming the first problem: part count, JSON, version, field, or size."""
     if len(parts) != 2:
@@ -137,7 +139,7 @@ def parse_message(parts: list) -> tuple[_Header, memoryview]:
         timeline = Timeline.from_dict(stamps)
     except ValueError as e:
         raise MalformedMessage(f"header timeline: {e}") from None
-    header = _Header(
+    header = Header(
         name=name, height=shape[0], width=shape[1], seq=_int(h, "seq", minimum=0),
         pts=_int(h, "pts", optional=True), time_base=tb, scale=_int(h, "scale", minimum=1),
         repeated=repeated, timeline=timeline,
@@ -151,7 +153,8 @@ def parse_message(parts: list) -> tuple[_Header, memoryview]:
     return header, pixels
 
 
-def _to_frame(header: _Header, pixels: memoryview) -> Frame:
+def to_frame(header: Header, pixels: memoryview) -> Frame:
+    """The Frame of a parsed message: BGR wire pixels -> a new RGB (H, W, 3) uint8 image."""
     bgr = np.frombuffer(pixels, dtype=np.uint8).reshape(header.height, header.width, 3)
     return Frame(
         image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), seq=header.seq, pts=header.pts, time_base=header.time_base,
