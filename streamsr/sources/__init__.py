@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import InputError
-from .base import FrameSource, StreamInfo, is_live
+from .base import FrameSource, StreamInfo
 from .file import VIDEO_SUFFIXES, FileSource, PacketIndex, index_packets
 from .live import (
     NETWORK_SCHEMES, CaptureOptions, LiveOptions, ReconnectingSource, SourceLost, device_path, open_capture,
@@ -23,7 +23,7 @@ from .synthetic import SYNTHETIC_PREFIXES, SyntheticSource, parse_synthetic, syn
 __all__ = [
     "NETWORK_SCHEMES", "SYNTHETIC_PREFIXES", "VIDEO_SUFFIXES", "CaptureOptions", "FileSource", "FrameSource",
     "LiveOptions", "PacketIndex", "ReconnectingSource", "ReplaySource", "SourceLost", "StreamInfo",
-    "SyntheticSource", "index_packets", "is_live", "open_capture", "open_source", "open_stream",
+    "SyntheticSource", "index_packets", "open_capture", "open_source", "open_stream",
     "synthetic_image",
 ]
 

@@ -33,8 +33,6 @@ class StreamInfo:
     audio_path: Path | None = None
 
 
-
-
 def describe_av_error(e: Exception) -> str:
     """The one-line reason of a PyAV/FFmpeg error: its strerror (which has no file name), else its message
     with any URL it names shown through redact_url (no credentials)."""
@@ -63,11 +61,6 @@ class FrameSource(Protocol):
     def interrupt(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def is_live(source: FrameSource) -> bool:
-    """`source.live` (kept for callers of the earlier name)."""
-    return source.live
 
 
 class Waiter:
