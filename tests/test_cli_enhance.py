@@ -145,3 +145,11 @@ def test_ctrl_c_leaves_no_file_that_looks_complete(tmp_path, tiny_weights):
     assert "Traceback" not in err
     assert "interrupted" in err
     assert leftovers(tmp_path) == []
+
+
+def test_unknown_weights_name_lists_the_shipped_ones(clip, tmp_path):
+    from streamsr.model import SHIPPED
+
+    proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", "srgan-x4-nope")
+    assert_one_line_error(proc, "unknown weights 'srgan-x4-nope'", *SHIPPED)
+    assert leftovers(tmp_path) == []
