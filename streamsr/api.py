@@ -159,9 +159,9 @@ def enhance_video(
     """Enhance the video file `input` 4x into `output` (what `streamsr enhance` does for one file): same
     frame count, rate, timestamps and audio; the output appears only when complete.
 
-    compare: also write OUTPUT.compare.mp4 (bicubic | the model side by side, each panel labelled). encoder: codec, crf, bitrate,
-    pixel format of the output. on_frame: called with each enhanced frame (progress). The other arguments
-    are those of `upscale`, and share its kept enhancers.
+    compare: also write OUTPUT.compare.mp4 (bicubic | the model side by side, each panel labelled).
+    encoder: codec, crf, bitrate, pixel format of the output. on_frame: called with each enhanced frame
+    (progress). The other arguments are those of `upscale`, and share its kept enhancers.
     Raises InputError (missing or unreadable input, a folder), OutputError (exists without overwrite,
     unwritable), EngineUnavailableError / WeightsError; Ctrl-C leaves no output behind.
     """

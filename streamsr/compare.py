@@ -63,7 +63,8 @@ class CompareSink:
     def __init__(self, inner: Sink, *, width: int, height: int, labels: Sequence[str],
                  others: Sequence[Callable[[Frame], Frame]] = ()) -> None:
         if len(labels) != 2 + len(others):
-            raise ValueError(f"CompareSink needs one label per panel: {2 + len(others)} panels, got {len(labels)} labels")
+            raise ValueError(f"CompareSink needs one label per panel: {2 + len(others)} panels, "
+                             f"got {len(labels)} labels")
         self._inner = inner
         self._others = tuple(others)
         self.width, self.height = width, height
