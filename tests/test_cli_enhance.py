@@ -28,18 +28,6 @@ def leftovers(folder: Path, stem: str = "out") -> list[str]:
     return sorted(p.name for p in folder.iterdir() if stem in p.name)
 
 
-def test_enhance_writes_4x_video_with_audio_and_compare(clip, tmp_path, tiny_weights):
-    out = tmp_path / "out.mp4"
-    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare")
-    assert proc.returncode == 0, proc.stderr
-    src, dst, cmp = probe(clip), probe(out), probe(tmp_path / "out.compare.mp4")
-    assert dst["size"] == (192, 160) and cmp["size"] == (384, 160)
-    assert dst["frames"] == cmp["frames"] == src["frames"]
-    assert dst["rate"] == src["rate"]
-    assert dst["audio"] == ["aac"]
-    assert "wrote" in proc.stderr and "8 frames" in proc.stderr
-
-
 def test_enhance_a_folder(tmp_path, tiny_weights):
     folder = tmp_path / "in"
     folder.mkdir()

@@ -11,7 +11,9 @@ import torch
 
 from streamsr.compare import BICUBIC_LABEL, DIVIDER_VALUE, STRIP_VALUE, CompareSink, label_strip, strip_height
 from streamsr.enhancer import Enhancer
+from streamsr.errors import WeightsError
 from streamsr.frame import Frame
+from streamsr.jobs import EnhancerSpec
 from streamsr.model import Generator, save_weights
 from streamsr.testing import CollectingSink, NearestEngine
 from streamsr.tiling import Tiler
@@ -89,10 +91,16 @@ def test_compare_sink_composes_labelled_panels_exactly():
 # ---- through the CLI ------------------------------------------------------------------------------------
 
 
-def test_compare_video_carries_the_labels(clip, tmp_path, tiny_weights):
+def test_enhance_writes_4x_video_with_audio_and_a_labelled_compare(clip, tmp_path, tiny_weights):
     out = tmp_path / "out.mp4"
-    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare", "-q")
+    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare")
     assert proc.returncode == 0, proc.stderr
+    src, dst, both = probe(clip), probe(out), probe(tmp_path / "out.compare.mp4")
+    assert dst["size"] == (192, 160) and both["size"] == (384, 160)
+    assert dst["frames"] == both["frames"] == src["frames"] and dst["pts_s"] == both["pts_s"]
+    assert dst["rate"] == src["rate"]
+    assert dst["audio"] == both["audio"] == ["aac"]
+    assert "wrote" in proc.stderr and "8 frames" in proc.stderr
     main, cmp = first_frame(out), first_frame(tmp_path / "out.compare.mp4")
     h, w = main.shape[:2]
     assert cmp.shape == (h, 2 * w, 3)
@@ -136,7 +144,7 @@ def test_unknown_compare_with_weights_is_one_line_and_leaves_nothing(clip, tmp_p
                    "--compare-with", "srgan-x4-nope")
     assert_one_line_error(proc, "--compare-with", "srgan-x4-nope", "srgan-x4-lite")
     assert leftovers(tmp_path) == []
-    proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
-                   "--compare-with", str(tmp_path / "missing.safetensors"))
-    assert_one_line_error(proc, "--compare-with", "missing.safetensors", "does not exist")
-    assert leftovers(tmp_path) == []
+    from streamsr.cli.enhance import _compare_options  # the same check, for a file that is not there
+
+    with pytest.raises(WeightsError, match=r"^--compare-with: weights file .*missing.safetensors does not exist$"):
+        _compare_options(EnhancerSpec(weights=str(tiny_weights)), str(tmp_path / "missing.safetensors"))

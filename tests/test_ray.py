@@ -89,11 +89,16 @@ def test_without_ray_installed_ray_is_one_clear_error(tmp_path, tiny_weights):
 def test_ray_compare_with_writes_the_same_three_panel_video_as_a_local_run(cluster, archive, tmp_path, tiny_weights):
     from dataclasses import replace
 
+    import torch
+
     from streamsr.distributed import run_on_ray
     from streamsr.jobs import CompareOptions
+    from streamsr.model import Generator, save_weights
 
+    torch.manual_seed(2)
+    other = save_weights(Generator("srgan-x4-tiny"), tmp_path / "other.safetensors")
     spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))
-    options = JobOptions(compare=CompareOptions(label=spec.label, other=replace(spec, weights="srgan-x4-lite")))
+    options = JobOptions(compare=CompareOptions(label=spec.label, other=replace(spec, weights=str(other))))
     outputs = {}
     for where in ("local", "ray"):
         folder = tmp_path / where
