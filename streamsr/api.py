@@ -23,7 +23,7 @@ import torch
 from .enhancer import Enhancer
 from .errors import InputError
 from .frame import Frame
-from .jobs import enhance_video as _run_job, plan_jobs
+from .jobs import enhance_video as _run_job, plan_jobs, weights_label
 from .sinks import EncoderOptions
 from .tiling import DEFAULT_HALO, DEFAULT_TILE
 
@@ -159,9 +159,9 @@ def enhance_video(
     """Enhance the video file `input` 4x into `output` (what `streamsr enhance` does for one file): same
     frame count, rate, timestamps and audio; the output appears only when complete.
 
-    compare: also write OUTPUT.compare.mp4 (bicubic | streamsr side by side). encoder: codec, crf, bitrate,
-    pixel format of the output. on_frame: called with each enhanced frame (progress). The other arguments
-    are those of `upscale`, and share its kept enhancers.
+    compare: also write OUTPUT.compare.mp4 (bicubic | the model side by side, each panel labelled).
+    encoder: codec, crf, bitrate, pixel format of the output. on_frame: called with each enhanced frame
+    (progress). The other arguments are those of `upscale`, and share its kept enhancers.
     Raises InputError (missing or unreadable input, a folder), OutputError (exists without overwrite,
     unwritable), EngineUnavailableError / WeightsError; Ctrl-C leaves no output behind.
     """
@@ -172,7 +172,8 @@ def enhance_video(
     enhancer, lock = _enhancer(_settings(engine=engine, device=device, precision=precision, batch=batch,
                                          tile=tile, halo=halo, weights=weights, preset=preset))
     with lock:
-        report = _run_job(job, enhancer, encoder=encoder, overwrite=overwrite, on_frame=on_frame)
+        report = _run_job(job, enhancer, encoder=encoder, overwrite=overwrite, compare_label=weights_label(weights),
+                          on_frame=on_frame)
     return VideoResult(
         output=job.output,
         compare=job.compare,

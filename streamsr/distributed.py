@@ -19,8 +19,8 @@ from collections.abc import Callable, Sequence
 
 from .errors import EngineUnavailableError, InputError
 from .jobs import (
-    EnhanceJob, EnhancerSpec, JobOptions, JobResult, UnitResult, WorkUnit, failed, finish_job, is_complete,
-    plan_units, remove_segments, run_unit, skipped,
+    EnhanceJob, EnhancerSpec, JobOptions, JobResult, UnitResult, WorkUnit, build_other, failed, finish_job,
+    is_complete, plan_units, remove_segments, run_unit, skipped,
 )
 
 PROGRESS_EVERY = 8
@@ -56,11 +56,13 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
 
     @ray.remote(max_restarts=0, **per_worker)
     class Worker:
-        """Builds the Enhancer once; runs units. Errors come back as values so one bad file does not
-        kill the actor (a StreamSRError message is what the summary shows)."""
+        """Builds the Enhancer once (and the comparison's second one on the first unit that needs it: every
+        unit of a run has the same options); runs units. Errors come back as values so one bad file does
+        not kill the actor (a StreamSRError message is what the summary shows)."""
 
         def __init__(self, spec: EnhancerSpec, progress) -> None:
             self._enhancer = spec.build()
+            self._other = None
             self._progress = progress
 
         def run(self, unit: WorkUnit, options: JobOptions) -> tuple[WorkUnit, UnitResult | BaseException]:
@@ -73,7 +75,9 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
                     pending[0] = 0
 
             try:
-                result = run_unit(unit, self._enhancer, options, on_frame=on_frame)
+                if unit.job.compare is not None and self._other is None:
+                    self._other = build_other(options)
+                result = run_unit(unit, self._enhancer, options, other=self._other, on_frame=on_frame)
             except Exception as e:  # noqa: BLE001 - reported per file by the driver
                 result = e
             # Waited on, so the driver (which reads the counter after this result) never misses the last frames;

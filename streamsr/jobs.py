@@ -19,18 +19,20 @@ from pathlib import Path
 import av
 
 from .backends import EngineConfig, select_engine
+from .compare import BICUBIC_LABEL, MODEL_LABEL, CompareSink
 from .enhancer import Enhancer
 from .errors import InputError, Interrupted, OutputError, StreamSRError
 from .frame import Frame
+from .model import resolve_weights
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
-from .sinks import EncoderOptions, FileSink, SideBySideSink, Sink, check_output_path, join_segments
+from .sinks import EncoderOptions, FileSink, Sink, check_output_path, join_segments
 from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
 from .tiling import Tiler
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnhanceJob:
-    """One input file -> one 4x output file (and optionally a side-by-side comparison file)."""
+    """One input file -> one 4x output file (and optionally a labelled side-by-side comparison file)."""
 
     input: Path
     output: Path
@@ -55,17 +57,46 @@ class EnhancerSpec:
         return Enhancer.build(engine=self.engine, device=self.device, precision=self.precision, batch=self.batch,
                               tile=self.tile, halo=self.halo, weights=self.weights, preset=self.preset)
 
+    @property
+    def label(self) -> str:
+        """What a comparison panel of this model is captioned: see `weights_label`."""
+        return weights_label(self.weights)
+
+
+def weights_label(weights: str | Path | None) -> str:
+    """The name a viewer knows a model by: the shipped weights name (`srgan-x4-lite` for the default, None),
+    else the weights file's stem. WeightsError (one line, listing the shipped names) for a bare word that
+    is neither a shipped name nor a file."""
+    return resolve_weights(weights).stem
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompareOptions:
+    """What a job's comparison video (`EnhanceJob.compare`) shows: `bicubic | label` (the main model's
+    panel, captioned `label`), and with `other` a third panel enhanced by a second generator built from
+    that spec (captioned `other.label`); run_unit must then be given that Enhancer (`build_other`)."""
+
+    label: str = MODEL_LABEL
+    other: EnhancerSpec | None = None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """One caption per panel, left to right."""
+        return (BICUBIC_LABEL, self.label) + ((self.other.label,) if self.other is not None else ())
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobOptions:
     """encoder: video encoder settings; overwrite: redo outputs that exist (else a folder job skips them);
     strict: any damaged, undecodable or missing frame fails the file; segment_seconds: cut inputs longer
-    than twice this into segments of at least this many seconds, at keyframes (None: never)."""
+    than twice this into segments of at least this many seconds, at keyframes (None: never); compare: the
+    panels of the jobs' comparison videos."""
 
     encoder: EncoderOptions = EncoderOptions()
     overwrite: bool = False
     strict: bool = False
     segment_seconds: float | None = None
+    compare: CompareOptions = CompareOptions()
 
     def __post_init__(self) -> None:
         if self.segment_seconds is not None and self.segment_seconds <= 0:
@@ -144,7 +175,7 @@ class EnhanceReport:
 
 
 def compare_path_for(output: Path) -> Path:
-    """out.mp4 -> out.compare.mp4: where `--compare` writes the (bicubic | streamsr) video."""
+    """out.mp4 -> out.compare.mp4: where `--compare` writes the labelled (bicubic | model [| other]) video."""
     return output.with_name(f"{output.stem}.compare{output.suffix}")
 
 
@@ -238,15 +269,24 @@ def plan_units(job: EnhanceJob, options: JobOptions) -> list[WorkUnit]:
     return units
 
 
-def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *,
+def build_other(options: JobOptions) -> Enhancer | None:
+    """The Enhancer of the comparison video's third panel (`options.compare.other`), or None without one."""
+    return options.compare.other.build() if options.compare.other is not None else None
+
+
+def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: Enhancer | None = None,
              on_start: Callable[[StreamInfo], None] | None = None,
              on_frame: Callable[[Frame], None] | None = None) -> UnitResult:
     """Decode the unit's frames, enhance each, encode them to `unit.path` at their own timestamps. A whole
     file also gets its audio/subtitle/data streams; a segment is video only (the join adds them once).
-    The output appears only when complete; on any error or Ctrl-C none is left behind."""
+    With `job.compare`, also the labelled comparison video there (same timestamps and other streams),
+    its third panel (when `options.compare.other`) enhanced by `other`, which must then be given.
+    The outputs appear only when complete; on any error or Ctrl-C none is left behind."""
     started = time.perf_counter()
     job = unit.job
     whole = unit.window is None
+    if job.compare is not None and options.compare.other is not None and other is None:
+        raise ValueError("run_unit: options.compare.other is set, so `other` (its built Enhancer) must be given")
     with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index) as source:
         info = source.info
         if on_start is not None:
@@ -261,10 +301,12 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *,
                             overwrite=overwrite)
             sinks.append(main)
             if job.compare is not None:
-                inner = FileSink(job.compare, width=2 * info.width * s, height=info.height * s, rate=info.rate,
-                                 time_base=info.time_base, options=options.encoder, streams_from=streams_from,
-                                 overwrite=overwrite)
-                sinks.append(SideBySideSink(inner))
+                labels = options.compare.labels
+                inner = FileSink(job.compare, width=len(labels) * info.width * s, height=info.height * s,
+                                 rate=info.rate, time_base=info.time_base, options=options.encoder,
+                                 streams_from=streams_from, overwrite=overwrite)
+                sinks.append(CompareSink(inner, width=info.width * s, height=info.height * s, labels=labels,
+                                         others=(other.enhance,) if other is not None else ()))
         except BaseException:
             for sink in sinks:
                 sink.abort()
@@ -321,33 +363,40 @@ def skipped(job: EnhanceJob) -> JobResult:
 
 
 def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions, *,
+             other: Enhancer | None = None,
              keep_going: bool = True,
              on_units: Callable[[EnhanceJob, list[WorkUnit]], None] | None = None,
              on_frame: Callable[[Frame], None] | None = None,
              on_result: Callable[[JobResult], None] | None = None) -> list[JobResult]:
     """Run `jobs` here, one after another. Complete outputs are skipped unless `options.overwrite`. With
     `keep_going`, a job that fails (any error but Ctrl-C) becomes a "failed" result and the next one
-    starts; without it the error propagates. on_units(job, units) before a job's work starts."""
+    starts; without it the error propagates. on_units(job, units) before a job's work starts.
+    other: the comparison videos' third-panel Enhancer; when `options.compare.other` asks for one and none
+    is given, it is built once, before the first job (its errors are the run's, not one file's)."""
     results: list[JobResult] = []
+    todo = {j for j in jobs if options.overwrite or not keep_going or not is_complete(j)}
+    if other is None and any(j.compare is not None for j in todo):
+        other = build_other(options)
     for job in jobs:
-        if not options.overwrite and is_complete(job) and keep_going:
+        if job not in todo:
             result = skipped(job)
         else:
-            result = _run_job(job, enhancer, options, keep_going=keep_going, on_units=on_units, on_frame=on_frame)
+            result = _run_job(job, enhancer, options, other=other, keep_going=keep_going, on_units=on_units,
+                              on_frame=on_frame)
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
 
 
-def _run_job(job, enhancer, options, *, keep_going, on_units, on_frame) -> JobResult:
+def _run_job(job, enhancer, options, *, other, keep_going, on_units, on_frame) -> JobResult:
     started = time.perf_counter()
     units: list[WorkUnit] = []
     try:
         units = plan_units(job, options)
         if on_units is not None:
             on_units(job, units)
-        outcomes = [run_unit(u, enhancer, options, on_frame=on_frame) for u in units]
+        outcomes = [run_unit(u, enhancer, options, other=other, on_frame=on_frame) for u in units]
         return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started)
     except (KeyboardInterrupt, Interrupted):
         remove_segments(units)
@@ -381,13 +430,16 @@ def enhance_video(
     encoder: EncoderOptions = EncoderOptions(),
     overwrite: bool = False,
     strict: bool = False,
+    compare_label: str = MODEL_LABEL,
     on_start: Callable[[StreamInfo], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> EnhanceReport:
     """Decode `job.input`, enhance every frame, encode to `job.output` with the same frame count, rate,
-    timestamps and other streams (one unit, never segmented). Outputs appear only when complete."""
+    timestamps and other streams (one unit, never segmented). Outputs appear only when complete.
+    compare_label: the caption of the model's panel in `job.compare` (when there is one)."""
     unit = WorkUnit(job=job, path=job.output, frames=0)
-    r = run_unit(unit, enhancer, JobOptions(encoder=encoder, overwrite=overwrite, strict=strict),
-                 on_start=on_start, on_frame=on_frame)
+    options = JobOptions(encoder=encoder, overwrite=overwrite, strict=strict,
+                         compare=CompareOptions(label=compare_label))
+    r = run_unit(unit, enhancer, options, on_start=on_start, on_frame=on_frame)
     return EnhanceReport(job=job, info=r.info, frames=r.frames_out, repeated_frames=r.repeated,
                          damaged_frames=r.damaged, decode_errors=r.decode_errors, seconds=r.seconds, stats=r.stats)

@@ -1,6 +1,6 @@
-"""Sinks: where enhanced frames go. FileSink encodes with PyAV; SideBySideSink writes (bicubic | streamsr);
-Recorder records a live stream (FileSink opened at the first frame, wall-clock timing); Display shows
-frames in an OpenCV window. (The ZeroMQ Publisher, also a sink, lives in transport.py.)
+"""Sinks: where enhanced frames go. FileSink encodes with PyAV; Recorder records a live stream (FileSink
+opened at the first frame, wall-clock timing); Display shows frames in an OpenCV window. (The ZeroMQ
+Publisher, also a sink, lives in transport/publisher.py; the labelled comparison video's CompareSink in compare.py.)
 
 Every sink has `write(frame)`, `close()` (finish: the output is complete and playable) and `abort()`
 (discard: nothing that looks complete is left behind). Sinks never see tensors.
@@ -19,7 +19,6 @@ from typing import Protocol
 
 import av
 import cv2
-import numpy as np
 
 from .errors import InputError, OutputError
 from .frame import Frame, now_ns
@@ -378,36 +377,6 @@ def join_segments(segments: list[Path], path: Path, *, streams_from: Path | None
         raise
     out._finish(lambda: None)
     return frames
-
-
-def side_by_side(frame: Frame) -> np.ndarray:
-    """(4H, 8W, 3) uint8: OpenCV bicubic 4x of the frame's low-res source | the enhanced frame.
-
-    Needs `frame.lowres` (set by the Enhancer). A 2-px dark divider sits at the seam.
-    """
-    if frame.lowres is None:
-        raise ValueError(f"frame {frame.seq} carries no low-res source image for a side-by-side view")
-    h, w = frame.height, frame.width
-    bicubic = cv2.resize(frame.lowres, (w, h), interpolation=cv2.INTER_CUBIC)
-    out = np.concatenate([bicubic, frame.image], axis=1)
-    out[:, w - 1 : w + 1] = 32
-    return out
-
-
-class SideBySideSink:
-    """Wraps a sink of twice the width and feeds it `side_by_side(frame)`."""
-
-    def __init__(self, inner: Sink) -> None:
-        self._inner = inner
-
-    def write(self, frame: Frame) -> None:
-        self._inner.write(frame.with_image(side_by_side(frame), scale=frame.scale))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def abort(self) -> None:
-        self._inner.abort()
 
 
 # ---- live sinks ---------------------------------------------------------------------------------------------

@@ -229,6 +229,26 @@ def test_info_json_parses_and_agrees_with_cpuinfo():
         assert data["cpu"]["features"]["AVX512-BF16"] == ("avx512_bf16" in flags)
 
 
+def test_info_lists_every_shipped_weights_name_with_its_preset_stage_and_use(capsys):
+    from streamsr.model import DEFAULT_WEIGHTS, SHIPPED
+
+    from streamsr.cli.info import info  # in-process: the CLI's own runs are covered by the tests above
+
+    info(json_out=True)
+    listed = {w["name"]: w for w in json.loads(capsys.readouterr().out)["shipped_weights"]}
+    info(json_out=False)
+    text = capsys.readouterr().out
+    assert list(listed) == list(SHIPPED)
+    assert [n for n, w in listed.items() if w["default"]] == [DEFAULT_WEIGHTS]
+    lines = text.splitlines()
+    start = lines.index("shipped weights (--weights NAME, --compare-with NAME):")
+    for name, w in SHIPPED.items():
+        assert (listed[name]["preset"], listed[name]["stage"], listed[name]["use"]) == (w.preset, w.stage, w.use)
+        assert listed[name]["present"] and listed[name]["path"] == str(w.path)
+        mark = " (default)" if name == DEFAULT_WEIGHTS else ""
+        assert f"  {name}{mark}: preset {w.preset}, stage {w.stage} — {w.use}" in lines[start + 1 :]
+
+
 # ---- the URL scrubber -------------------------------------------------------------------------------------
 
 

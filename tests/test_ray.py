@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import av
 import pytest
 
 from streamsr.jobs import EnhancerSpec, JobOptions, plan_jobs, run_jobs
@@ -83,3 +84,29 @@ def test_without_ray_installed_ray_is_one_clear_error(tmp_path, tiny_weights):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         "streamsr: error: --ray needs Ray, which is not installed: pip install 'streamsr[ray]'")
+
+
+def test_ray_compare_with_writes_the_same_three_panel_video_as_a_local_run(cluster, archive, tmp_path, tiny_weights):
+    from dataclasses import replace
+
+    import torch
+
+    from streamsr.distributed import run_on_ray
+    from streamsr.jobs import CompareOptions
+    from streamsr.model import Generator, save_weights
+
+    torch.manual_seed(2)
+    other = save_weights(Generator("srgan-x4-tiny"), tmp_path / "other.safetensors")
+    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))
+    options = JobOptions(compare=CompareOptions(label=spec.label, other=replace(spec, weights=str(other))))
+    outputs = {}
+    for where in ("local", "ray"):
+        folder = tmp_path / where
+        folder.mkdir()
+        (job,) = plan_jobs(archive / "clip0.mp4", folder / "c.mp4", compare=True)
+        run = run_jobs([job], spec.build(), options) if where == "local" else run_on_ray([job], spec, options)
+        assert [r.status for r in run] == ["ok"], run
+        outputs[where] = job.compare.read_bytes()
+    assert outputs["ray"] == outputs["local"]
+    with av.open(str(tmp_path / "ray" / "c.compare.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (3 * 192, 160)

@@ -24,7 +24,8 @@ from ..errors import Interrupted, StreamSRError
 
 COMMANDS: dict[str, str] = {
     "enhance": "Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input.",
-    "info": "Print devices, CPU features, engines (available or why not, and what auto picks) and model presets.",
+    "info": "Print devices, CPU features, engines (available or why not, and what auto picks), model presets and "
+            "shipped weights.",
     "stream": "Enhance a live source 4x and publish it (ZeroMQ), record it and/or show it, with bounded latency.",
     "view": "Watch a `streamsr stream` publication (or any publisher of its wire format).",
     "keys": "Write CURVE key pairs: server.key/.key_secret for `stream --curve DIR`, one pair per viewer for "

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
 import typer
 from tqdm import tqdm
 
-from ..jobs import EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs, write_report
+from ..errors import WeightsError
+from ..jobs import (
+    CompareOptions, EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs, write_report,
+)
+from ..model import read_weights_preset
 from ..sinks import EncoderOptions
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
@@ -32,6 +37,20 @@ def _describe(result: JobResult) -> str:
             f"{result.seconds:.1f} s ({result.fps:.2f} fps){note}")
 
 
+def _compare_options(spec: EnhancerSpec, compare_with: str | None) -> CompareOptions:
+    """The compare video's panels: the main model labelled by its weights name and, with --compare-with,
+    a second model built like the main one (same engine, device, precision, tiling; any preset). Unknown
+    or unreadable --compare-with weights fail here, before any output is started."""
+    if compare_with is None:
+        return CompareOptions(label=spec.label)
+    other = replace(spec, weights=compare_with, preset=None)
+    try:
+        read_weights_preset(compare_with)
+    except WeightsError as e:
+        raise WeightsError(f"--compare-with: {e}") from None
+    return CompareOptions(label=spec.label, other=other)
+
+
 def enhance(
     input: Path = typer.Argument(..., help="A video file, or a folder of video files."),
     output: Path = typer.Option(..., "-o", "--output", help="Output file (or folder when INPUT is a folder)."),
@@ -49,7 +68,12 @@ def enhance(
     pix_fmt: str = typer.Option("yuv420p", "--pix-fmt", help="Encoded pixel format."),
     encoder_threads: int = typer.Option(4, "--encoder-threads", min=0,
                                         help="Encoder threads (fixed so outputs are the same bytes everywhere; 0 = all cores)."),
-    compare: bool = typer.Option(False, help="Also write OUTPUT.compare.mp4: bicubic | streamsr side by side."),
+    compare: bool = typer.Option(False, help="Also write OUTPUT.compare.mp4: bicubic | the model side by side, "
+                                             "each panel labelled."),
+    compare_with: Optional[str] = typer.Option(
+        None, "--compare-with", metavar="WEIGHTS",
+        help="Add a third panel to the compare video: the same frames enhanced by these weights (a shipped "
+             "name from `streamsr info`, or a .safetensors file); implies --compare."),
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
@@ -66,15 +90,16 @@ def enhance(
 ) -> None:
     """Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input."""
     suffix = suffix if suffix.startswith(".") else f".{suffix}"
-    jobs = plan_jobs(input, output, compare=compare, overwrite=overwrite, suffix=suffix)
+    spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
+                        weights=str(weights) if weights else None, preset=preset)
+    panels = _compare_options(spec, compare_with)
+    jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix)
     folder = input.is_dir()
     if folder:
         output.mkdir(parents=True, exist_ok=True)
-    spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                        weights=str(weights) if weights else None, preset=preset)
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
-        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds,
+        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels,
     )
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
@@ -99,6 +124,8 @@ def enhance(
         else:
             enhancer = spec.build()
             say(f"{enhancer.engine.describe()}, tile {tile}+{halo} halo")
+            if jobs[0].compare is not None:
+                say(f"compare video panels: {' | '.join(panels.labels)}")
             results = run_jobs(jobs, enhancer, options, keep_going=folder,
                                on_frame=lambda _f: bar.update(1), on_result=on_result)
     finally:

@@ -1,5 +1,6 @@
 """`streamsr info [--json]`: what this machine offers — devices, CPU features, every registered engine with
-whether it can run here (and why not), the one "auto" picks, model presets, shipped weights."""
+whether it can run here (and why not), the one "auto" picks, model presets, and every shipped weights name
+(`--weights NAME`) with its preset, training stage and intended use, the default marked."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 
 from ..backends import auto_choice, engine_statuses
 from ..bench.machine import cpu_features, cpu_model
-from ..model import PRESETS, SHIPPED_WEIGHTS, count_macs, read_weights_preset
+from ..model import DEFAULT_WEIGHTS, PRESETS, SHIPPED, SHIPPED_WEIGHTS, count_macs, read_weights_preset
 from ..tiling import DEFAULT_WINDOW
 
 
@@ -41,6 +42,9 @@ def _report() -> dict[str, object]:
                      "gmac_per_window": round(count_macs(p, DEFAULT_WINDOW, DEFAULT_WINDOW) / 1e9, 3),
                      "description": p.description} for p in PRESETS.values()],
         "default_weights": weights,
+        "shipped_weights": [{"name": w.name, "preset": w.preset, "stage": w.stage, "use": w.use,
+                             "default": w.name == DEFAULT_WEIGHTS, "path": str(w.path), "present": w.path.is_file()}
+                            for w in SHIPPED.values()],
     }
 
 
@@ -51,7 +55,8 @@ def _feature(present: bool | None) -> str:
 def info(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of text."),
 ) -> None:
-    """Print devices, CPU features, engines (available or why not, and what auto picks) and model presets."""
+    """Print devices, CPU features, engines (available or why not, and what auto picks), model presets and
+    shipped weights."""
     r = _report()
     if json_out:
         print(json.dumps(r, indent=1))
@@ -78,3 +83,8 @@ def info(
     weights = r["default_weights"]
     print(f"default weights: {weights['path']} ({weights['preset']})" if weights else
           f"default weights: missing ({SHIPPED_WEIGHTS})")
+    print("shipped weights (--weights NAME, --compare-with NAME):")
+    for w in r["shipped_weights"]:
+        mark = " (default)" if w["default"] else ""
+        missing = "" if w["present"] else f" [file missing: {w['path']}]"
+        print(f"  {w['name']}{mark}: preset {w['preset']}, stage {w['stage']} — {w['use']}{missing}")
