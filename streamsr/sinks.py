@@ -1,6 +1,7 @@
 """Sinks: where enhanced frames go. FileSink encodes with PyAV; Recorder records a live stream (FileSink
 opened at the first frame, wall-clock timing); Display shows frames in an OpenCV window. (The ZeroMQ
-Publisher, also a sink, lives in transport/publisher.py; the labelled comparison video's CompareSink in compare.py.)
+Publisher, also a sink, lives in transport/publisher.py; the labelled comparison video's CompareSink in
+compare.py.)
 
 Every sink has `write(frame)`, `close()` (finish: the output is complete and playable) and `abort()`
 (discard: nothing that looks complete is left behind). Sinks never see tensors.
