@@ -156,16 +156,23 @@ def encode_clip(path: str | Path, images: Sequence[np.ndarray], *, fps: int = 30
         for p in video.encode(None):
             out.mux(p)
         if astream is not None:
-            n = 16000 * len(images) // fps
-            tone = (0.1 * np.sin(np.arange(n) * 2 * np.pi * 440 / 16000)).astype(np.float32)
-            for s in range(0, n, 1024):
-                af = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 16000, s
-                for p in astream.encode(af):
-                    out.mux(p)
-            for p in astream.encode(None):
-                out.mux(p)
+            mux_tone(out, astream, 16000 * len(images) // fps, 440)
     return path
+
+
+def mux_tone(out, stream, samples: int, hz: float) -> None:
+    """Encode `samples` of a 0.1-amplitude `hz` sine (16 kHz mono fltp, 1024-sample frames) on `stream`, an
+    audio stream of the open PyAV output `out` added at rate 16000, mono, and mux it, flushing the encoder."""
+    import av
+
+    tone = (0.1 * np.sin(np.arange(samples) * 2 * np.pi * hz / 16000)).astype(np.float32)
+    for s in range(0, samples, 1024):
+        af = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
+        af.sample_rate, af.pts = 16000, s
+        for p in stream.encode(af):
+            out.mux(p)
+    for p in stream.encode(None):
+        out.mux(p)
 
 
 def make_clip(path: str | Path, *, frames: int = 8, width: int = 48, height: int = 40, fps: int = 10,

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from streamsr.model import Generator, save_weights
-from streamsr.testing import make_clip, synthetic_image  # noqa: F401 - the tests import them from here
+from streamsr.testing import make_clip, mux_tone, synthetic_image  # noqa: F401 - the tests import them from here
 
 
 def pytest_collection_modifyitems(config, items):
@@ -78,14 +78,7 @@ def make_timed_clip(
             out.mux(p)
         n = int(16000 * (max(pts) + 1) * tb)
         for a, hz in tracks:
-            tone = (0.1 * np.sin(np.arange(n) * 2 * np.pi * hz / 16000)).astype(np.float32)
-            for s in range(0, n, 1024):
-                af = av.AudioFrame.from_ndarray(tone[None, s : s + 1024], format="fltp", layout="mono")
-                af.sample_rate, af.pts = 16000, s
-                for p in a.encode(af):
-                    out.mux(p)
-            for p in a.encode(None):
-                out.mux(p)
+            mux_tone(out, a, n, hz)
     return path
 
 
