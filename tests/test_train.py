@@ -15,7 +15,7 @@ import torch
 from streamsr.evaluate import bicubic_upscale, degrade
 from streamsr.metrics import psnr
 from streamsr.model import Generator, load_generator
-from train.data import CropSampler, fixed_val_crops, list_sources, split_sources, tissue_mask
+from train.data import CropSampler, edge_corner, edge_val_crops, fixed_val_crops, list_sources, split_sources, tissue_mask
 from train.export import export
 from train.models import Discriminator, VGG19Features, init_as_interpolator, load_vgg19
 
@@ -85,6 +85,38 @@ def test_sampler_shapes_and_degradation(frames_dir: Path) -> None:
     assert fixed_val_crops(load_images(list_sources(frames_dir)), 32).shape == (6, 3, 32, 32)
 
 
+def _bordered(rng: np.random.Generator) -> np.ndarray:
+    """(128, 160, 3) tissue with a 24-px black border on the left and a black text block upper-left."""
+    img = _tissue_like(rng, 128, 160)
+    img[:, :24] = 0
+    img[:40, 24:60] = 0
+    return img
+
+
+def test_frame_crops_reach_borders_and_tissue_crops_do_not() -> None:
+    imgs = [_bordered(np.random.default_rng(i)) for i in range(3)]
+    black = lambda hr: (hr.max(axis=3) < 25).mean(axis=(1, 2))  # noqa: E731  share of near-black pixels
+    tissue = CropSampler(imgs, 32, seed=2).sample_hr(64)
+    anywhere = CropSampler(imgs, 32, seed=2, frame_p=1.0).sample_hr(64)
+    assert black(tissue).max() <= 0.005 and (black(anywhere) > 0.2).sum() >= 10
+    mixed = CropSampler(imgs, 32, seed=2, frame_p=0.5)
+    assert np.array_equal(mixed.sample_hr(16), CropSampler(imgs, 32, seed=2, frame_p=0.5).sample_hr(16))
+    with pytest.raises(ValueError, match="frame_p"):
+        CropSampler(imgs, 32, frame_p=1.5)
+
+
+def test_edge_val_crops_straddle_tissue_and_border() -> None:
+    imgs = [_bordered(np.random.default_rng(i)) for i in range(3)]
+    crops = edge_val_crops(imgs, 64)
+    assert crops.shape == (3, 3, 64, 64)
+    for img, c in zip(imgs, crops):
+        y, x = edge_corner(img, 64)
+        assert torch.equal(c, torch.from_numpy(img[y : y + 64, x : x + 64]).permute(2, 0, 1).float() / 255)
+        share = tissue_mask(img)[y : y + 64, x : x + 64].mean()
+        assert abs(share - 0.3) < 0.02  # tissue next to border, not all tissue or all border
+    assert edge_corner(imgs[0], 200) is None
+
+
 def test_realistic_degradation_is_deterministic(frames_dir: Path) -> None:
     from train.data import load_images
 
@@ -130,9 +162,10 @@ def test_one_pool_step_fine_tuned_from_weights_with_suite_validation(frames_dir:
     save_weights(Generator("srgan-x4-tiny"), start)
     out = tmp_path / "pool"
     _train(monkeypatch, frames_dir, out, max_steps=1, degradation="pool", val_degradation="suite",
-           init_from=str(start), eval_interval=1)  # fmt: skip
+           init_from=str(start), eval_interval=1, frame_crop_p=0.5, val_regions="tissue+edge")  # fmt: skip
     evals = [r for r in _log(out) if "val_psnr_y" in r]
     assert [r["step"] for r in evals] == [0, 1]
+    assert set(evals[0]["gain_regions"]) == {"tissue", "edge"}
     from streamsr.degradations import suite_names
 
     assert list(evals[0]["gain_rows"]) == suite_names()

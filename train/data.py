@@ -6,6 +6,10 @@
   blacked-out scope thumbnail in the lower-left corner), green pixels (the scope-position thumbnail where it
   is not blacked out) and the upper-left text block (patient/date overlays). A crop is allowed when at
   most 0.5% of its pixels are masked.
+- ... except a `frame_p` share of crops, placed anywhere in the frame. Whole-frame evaluation scores the
+  border edge, the overlays and the thumbnail too, and on 12 Kvasir validation frames that masked area
+  (22% of the pixels) held 52% of bicubic's squared error, where a tissue-only model gained half as much
+  as on tissue (+0.85 vs +1.71 dB, antialiased LR). `edge_val_crops` are the matching validation crops.
 - The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
   name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
 - LR is made from HR by one of three degradations: "bicubic", streamsr.evaluate.degrade (antialiased
@@ -115,12 +119,15 @@ class CropSampler:
     seed: int = 0
     degradation: str = "bicubic"  # "bicubic" | "realistic" | "pool" (see the module docstring)
     pool: DegradationPool = DegradationPool()  # the chain drawn from when degradation == "pool"
+    frame_p: float = 0.0  # share of crops placed uniformly anywhere in the frame (borders and overlays too)
 
     def __post_init__(self) -> None:
         if self.crop % 4:
             raise ValueError(f"crop must be a multiple of 4, got {self.crop}")
         if self.degradation not in ("bicubic", "realistic", "pool"):
             raise ValueError(f"degradation must be 'bicubic', 'realistic' or 'pool', got {self.degradation!r}")
+        if not 0.0 <= self.frame_p <= 1.0:
+            raise ValueError(f"frame_p must be in [0, 1], got {self.frame_p}")
         corners = [valid_corners(im, self.crop) for im in self.images]
         keep = [i for i, c in enumerate(corners) if len(c)]
         if not keep:
@@ -136,13 +143,21 @@ class CropSampler:
         self.rng.bit_generator.state = state
 
     def sample_hr(self, n: int) -> np.ndarray:
-        """(n, crop, crop, 3) uint8: image uniformly, then a valid corner uniformly, then a random dihedral op."""
+        """(n, crop, crop, 3) uint8: image uniformly, then a valid corner uniformly (or, with probability
+        frame_p, any 4-aligned corner of the frame), then a random dihedral op. With frame_p == 0 the draws
+        are exactly those of earlier versions, so old checkpoints resume onto the same crops."""
         out = np.empty((n, self.crop, self.crop, 3), np.uint8)
         idx = self.rng.integers(len(self.images), size=n)
         aug = self.rng.integers(8, size=n)
+        anywhere = self.rng.random(n) < self.frame_p if self.frame_p > 0 else np.zeros(n, bool)
         for k in range(n):
-            corners = self.corners[idx[k]]
-            y, x = corners[self.rng.integers(len(corners))]
+            if anywhere[k]:
+                h, w = self.images[idx[k]].shape[:2]
+                y = POS_STRIDE * self.rng.integers((h - self.crop) // POS_STRIDE + 1)
+                x = POS_STRIDE * self.rng.integers((w - self.crop) // POS_STRIDE + 1)
+            else:
+                corners = self.corners[idx[k]]
+                y, x = corners[self.rng.integers(len(corners))]
             c = self.images[idx[k]][y : y + self.crop, x : x + self.crop]
             if aug[k] & 1:
                 c = c[:, ::-1]
@@ -200,3 +215,37 @@ def fixed_val_crops(images: list[np.ndarray], crop: int) -> torch.Tensor:
         raise ValueError(f"no validation image has a valid {crop}x{crop} crop")
     return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
 
+
+
+EDGE_MASKED = 0.3  # target masked share of an edge validation crop: tissue and border/overlay side by side
+
+
+def edge_corner(img: np.ndarray, crop: int, masked: float = EDGE_MASKED) -> tuple[int, int] | None:
+    """(y, x) top-left corner (4-px grid) of the crop whose tissue_mask share is nearest `masked`, ties to the
+    one nearest the image centre; None when the image is smaller than the crop."""
+    h, w = img.shape[:2]
+    if h < crop or w < crop:
+        return None
+    bad = tissue_mask(img).astype(np.int64)
+    integral = np.zeros((h + 1, w + 1), np.int64)
+    integral[1:, 1:] = bad.cumsum(0).cumsum(1)
+    y0 = np.arange(0, h - crop + 1, POS_STRIDE)[:, None]
+    x0 = np.arange(0, w - crop + 1, POS_STRIDE)[None, :]
+    share = (integral[y0 + crop, x0 + crop] - integral[y0, x0 + crop] - integral[y0 + crop, x0]
+             + integral[y0, x0]) / (crop * crop)  # fmt: skip
+    centre = ((y0 + crop / 2 - h / 2) ** 2 + (x0 + crop / 2 - w / 2) ** 2) / (h * h + w * w)
+    k = int(np.argmin(np.abs(share - masked) + 1e-3 * centre))
+    return int(y0[k // share.shape[1], 0]), int(x0[0, k % share.shape[1]])
+
+
+def edge_val_crops(images: list[np.ndarray], crop: int, masked: float = EDGE_MASKED) -> torch.Tensor:
+    """(N, 3, crop, crop) float32 HR: per image, the `edge_corner` crop. They hold the border edge, overlays
+    or thumbnail next to tissue, which whole-frame scores include and `fixed_val_crops` leaves out."""
+    out = []
+    for im in images:
+        corner = edge_corner(im, crop, masked)
+        if corner is not None:
+            out.append(im[corner[0] : corner[0] + crop, corner[1] : corner[1] + crop])
+    if not out:
+        raise ValueError(f"no validation image is at least {crop}x{crop}")
+    return torch.from_numpy(np.stack(out)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()

@@ -30,7 +30,7 @@ from streamsr.degradations import SUITE, DegradationPool
 from streamsr.evaluate import bicubic_upscale, degrade
 from streamsr.metrics import psnr
 from streamsr.model import Generator, load_generator
-from train.data import CropSampler, fixed_val_crops, list_sources, load_images, split_sources
+from train.data import CropSampler, edge_val_crops, fixed_val_crops, list_sources, load_images, split_sources
 from train.models import Discriminator, init_as_interpolator, load_vgg19
 
 # ---- config ---------------------------------------------------------------------------------------------
@@ -48,6 +48,8 @@ pool_downscale_p = "0.25,0.2,0.1,0.15,0.3"  # pool: aa-bicubic, area, bilinear, 
 pool_noise_p = 0.35  # pool: probability of sensor noise (half Gaussian, half signal-dependent)
 pool_chroma_p = 0.25  # pool: probability of 4:2:0 chroma subsampling
 pool_jpeg_p = 0.35  # pool: probability of a JPEG round trip (quality 50-95)
+frame_crop_p = 0.0  # share of training crops placed anywhere in the frame, borders and overlays too (data.py)
+val_regions = "tissue"  # "tissue": one tissue crop per validation image | "tissue+edge": plus one edge crop
 val_degradation = "bicubic"  # "bicubic": plain antialiased LR | "suite": every streamsr eval --suite row, mean
 hr_crop = 128  # HR patch edge; LR patches are hr_crop/4 = 32 px as in the seed work
 batch_size = 16
@@ -116,7 +118,7 @@ ckpt_path = out / "ckpt.pt"
 ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
 if ckpt is not None:  # a resumed run keeps its original config (only out_dir/resume/max_* may differ)
     for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer", "content_loss",
-              "degradation", "val_degradation"):
+              "degradation", "val_degradation", "val_regions"):
         if ckpt["config"].get(k, config[k]) != config[k]:
             raise SystemExit(f"--resume: checkpoint was trained with {k}={ckpt['config'][k]!r}, not {config[k]!r}")
 
@@ -131,8 +133,15 @@ if max_images:
 pool = DegradationPool(downscale_p=tuple(float(x) for x in pool_downscale_p.split(",")), noise_p=pool_noise_p,
                        chroma_p=pool_chroma_p, jpeg_p=pool_jpeg_p)  # fmt: skip
 train_data = CropSampler(load_images(train_src, video_every=video_every), hr_crop, seed=seed, degradation=degradation,
-                         pool=pool)  # fmt: skip
-val_hr = fixed_val_crops(load_images(val_src, video_every=video_every), val_crop)
+                         pool=pool, frame_p=frame_crop_p)  # fmt: skip
+_val_images = load_images(val_src, video_every=video_every)
+val_hr = fixed_val_crops(_val_images, val_crop)
+n_tissue_val = val_hr.shape[0]
+if val_regions == "tissue+edge":  # whole-frame scores include borders and overlays: validate on them too
+    val_hr = torch.cat([val_hr, edge_val_crops(_val_images, val_crop)])
+elif val_regions != "tissue":
+    raise SystemExit(f"unknown val_regions {val_regions!r}; known: tissue, tissue+edge")
+del _val_images
 if val_degradation == "bicubic":  # the plain antialiased LR, as `streamsr eval` without --suite measures
     val_sets = {"aa-bicubic": degrade(val_hr)}
 elif val_degradation == "suite":  # every suite row on the validation crops (never the held-out frames)
@@ -141,7 +150,8 @@ elif val_degradation == "suite":  # every suite row on the validation crops (nev
                 for d in SUITE}  # fmt: skip
 else:
     raise SystemExit(f"unknown val_degradation {val_degradation!r}; known: bicubic, suite")
-val_bicubic_rows = {k: float(psnr(bicubic_upscale(lr), val_hr).mean()) for k, lr in val_sets.items()}
+val_bicubic_crops = {k: psnr(bicubic_upscale(lr), val_hr) for k, lr in val_sets.items()}
+val_bicubic_rows = {k: float(v.mean()) for k, v in val_bicubic_crops.items()}
 val_bicubic = float(np.mean(list(val_bicubic_rows.values())))
 print(
     f"data: {len(train_data.images)} train / {len(val_src)} val sources from {data_dir} "
@@ -217,9 +227,9 @@ def get_lr(it: int) -> float:
 
 
 @torch.no_grad()
-def evaluate() -> dict[str, float]:
-    """Mean PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on the fixed validation crops, per
-    validation degradation (one row, or one per suite row)."""
+def evaluate() -> dict[str, torch.Tensor]:
+    """PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on each fixed validation crop, per
+    validation degradation (one row, or one per suite row): {row: (N,) float64}."""
     model.eval()
     rows = {}
     for name, val_lr in val_sets.items():
@@ -228,7 +238,7 @@ def evaluate() -> dict[str, float]:
             lr = val_lr[i : i + 16].to(dev, memory_format=mem_fmt)
             sr = model(lr).float().clamp(0, 1).cpu()
             scores.append(psnr(sr, val_hr[i : i + 16]))
-        rows[name] = float(torch.cat(scores).mean())
+        rows[name] = torch.cat(scores)
     model.train()
     return rows
 
@@ -257,16 +267,22 @@ def save(path: Path) -> None:
 def validate() -> None:
     """Evaluate at `step`, record it (history, log.jsonl, a progress line) and keep best.pt on a new best."""
     global best_val
-    rows = evaluate()
+    crops = evaluate()
+    rows = {k: float(v.mean()) for k, v in crops.items()}
     val = float(np.mean(list(rows.values())))
     rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
     if len(rows) > 1:
         rec["gain_rows"] = {k: round(v - val_bicubic_rows[k], 4) for k, v in rows.items()}
+    if val_hr.shape[0] > n_tissue_val:  # mean gain over the rows, tissue crops and edge crops apart
+        gains = torch.stack([crops[k] - val_bicubic_crops[k] for k in crops]).mean(0)
+        rec["gain_regions"] = {"tissue": round(float(gains[:n_tissue_val].mean()), 4),
+                               "edge": round(float(gains[n_tissue_val:].mean()), 4)}  # fmt: skip
     history.append(rec)
     log_file.write(json.dumps(rec) + "\n")
     log_file.flush()
     tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})"
-               + (f" worst row {min(rec['gain_rows'].values()):+.3f}" if len(rows) > 1 else ""))
+               + (f" worst row {min(rec['gain_rows'].values()):+.3f}" if len(rows) > 1 else "")
+               + "".join(f" {k} {v:+.3f}" for k, v in rec.get("gain_regions", {}).items()))
     if val > best_val:
         best_val = val
         if stage == "srresnet":
