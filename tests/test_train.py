@@ -250,3 +250,25 @@ def test_vgg19_loads_torchvision_layout(tmp_path: Path) -> None:
     assert not any(p.requires_grad for p in net.parameters())
     with pytest.raises(FileNotFoundError):
         load_vgg19(str(tmp_path / "missing.pth"))
+
+
+def test_region_gain_splits_error_between_tissue_and_masked_pixels() -> None:
+    from streamsr.evaluate import SHAVE, bicubic_upscale, to_image, to_tensor
+    from streamsr.metrics import rgb_to_y
+    from train.region_gain import RegionError, region_errors
+
+    frames = [_bordered(np.random.default_rng(i)) for i in range(2)]
+    torch.manual_seed(0)
+    model = Generator("srgan-x4-tiny").eval()
+    e = region_errors(model, frames, ["aa-bicubic"])["aa-bicubic"]
+    inner = (128 - 2 * SHAVE) * (160 - 2 * SHAVE)
+    assert e.pixels.sum() == 2 * inner and e.pixels[1] == sum(tissue_mask(f)[4:-4, 4:-4].sum() for f in frames)
+    from streamsr.degradations import SUITE
+
+    aa = next(d for d in SUITE if d.name == "aa-bicubic")
+    y = lambda im: rgb_to_y(to_tensor(im))[0].numpy()[SHAVE:-SHAVE, SHAVE:-SHAVE]  # noqa: E731
+    bic_sse = sum(((y(to_image(bicubic_upscale(to_tensor(aa(f))))) - y(f)) ** 2).sum() for f in frames)
+    assert np.isclose(e.sse[0].sum(), bic_sse)  # bicubic's error, split over the two regions
+    assert RegionError(np.array([[4.0, 1.0], [1.0, 1.0]]), np.array([1, 1])).gain(0) == pytest.approx(6.0206, abs=1e-3)
+    with pytest.raises(ValueError, match="unknown suite rows"):
+        region_errors(model, frames, ["nope"])

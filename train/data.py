@@ -7,9 +7,10 @@
   is not blacked out) and the upper-left text block (patient/date overlays). A crop is allowed when at
   most 0.5% of its pixels are masked.
 - ... except a `frame_p` share of crops, placed anywhere in the frame. Whole-frame evaluation scores the
-  border edge, the overlays and the thumbnail too, and on 12 Kvasir validation frames that masked area
-  (22% of the pixels) held 52% of bicubic's squared error, where a tissue-only model gained half as much
-  as on tissue (+0.85 vs +1.71 dB, antialiased LR). `edge_val_crops` are the matching validation crops.
+  border edge, the overlays and the thumbnail too: on 12 Kvasir validation frames that masked area (27% of
+  the pixels) held 46% of bicubic's squared error, and a tissue-only model gained about half as much there
+  as on tissue (+1.12 vs +2.00 dB, antialiased LR; `python -m train.region_gain`). `edge_val_crops` are the
+  matching validation crops.
 - The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
   name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
 - LR is made from HR by one of three degradations: "bicubic", streamsr.evaluate.degrade (antialiased
