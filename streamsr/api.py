@@ -23,9 +23,9 @@ import torch
 from .enhancer import Enhancer
 from .errors import InputError
 from .frame import Frame
+from .model import resolve_weights
 from .jobs import enhance_video as _run_job, plan_jobs, weights_label
 from .sinks import EncoderOptions
-from .tiling import DEFAULT_HALO, DEFAULT_TILE
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,8 +36,8 @@ class _Settings:
     device: str
     precision: str
     batch: int
-    tile: int
-    halo: int
+    tile: int | None
+    halo: int | None
     weights: str | None
     preset: str | None
 
@@ -58,10 +58,11 @@ def _enhancer(settings: _Settings) -> tuple[Enhancer, threading.Lock]:
         return kept
 
 
-def _settings(*, engine: str, device: str, precision: str, batch: int, tile: int, halo: int,
+def _settings(*, engine: str, device: str, precision: str, batch: int, tile: int | None, halo: int | None,
               weights: str | Path | None, preset: str | None) -> _Settings:
     return _Settings(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                     weights=str(Path(weights).resolve()) if weights is not None else None, preset=preset)
+                     weights=str(resolve_weights(weights).resolve()) if weights is not None else None,
+                     preset=preset)
 
 
 def clear_cache() -> None:
@@ -79,8 +80,8 @@ def upscale(
     batch: int = 16,
     weights: str | Path | None = None,
     preset: str | None = None,
-    tile: int = DEFAULT_TILE,
-    halo: int = DEFAULT_HALO,
+    tile: int | None = None,
+    halo: int | None = None,
 ) -> np.ndarray | torch.Tensor:
     """Enhance one image 4x with the generator (tiled with a halo, exactly as the video paths do).
 
@@ -149,8 +150,8 @@ def enhance_video(
     batch: int = 16,
     weights: str | Path | None = None,
     preset: str | None = None,
-    tile: int = DEFAULT_TILE,
-    halo: int = DEFAULT_HALO,
+    tile: int | None = None,
+    halo: int | None = None,
     encoder: EncoderOptions = EncoderOptions(),
     compare: bool = False,
     overwrite: bool = False,

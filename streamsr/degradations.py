@@ -8,7 +8,8 @@ cannot drift. Every operation maps uint8 RGB to uint8 RGB, as real LR frames arr
                      "bilinear"    cv2.INTER_LINEAR, no antialias (samples 2 of every 4 px: aliased)
                      "bicubic"     cv2.INTER_CUBIC, no antialias (aliased, as many scripts downscale)
     optionally after a Gaussian blur of the HR frame (sigma in HR px: optical blur; blur + "bilinear" is a
-    sensor sampling an optically blurred image), then, on the LR frame:
+    sensor sampling an optically blurred image; blur + "skip" is a sensor read out in a pixel-skipping
+    mode: one pixel of every 4x4 block, at a phase the training pool draws), then, on the LR frame:
                      Gaussian noise (sigma in 8-bit levels), signal-dependent noise (shot noise:
                      variance = gain * level + read_sigma^2), 4:2:0 chroma subsampling (BT.601 YCbCr,
                      chroma area-halved and bilinear-restored, as a decoder shows it), JPEG (libjpeg via
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 
 SCALE = 4
 DOWNSCALES = ("aa-bicubic", "area", "bilinear", "bicubic")
-POOL_DOWNSCALES = (*DOWNSCALES, "blur+bilinear")
+POOL_DOWNSCALES = (*DOWNSCALES, "blur+bilinear", "blur+skip")
 _CV2_INTERP = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
 
@@ -63,6 +64,17 @@ def downscale(hr: np.ndarray, kind: str) -> np.ndarray:
     if kind in _CV2_INTERP:
         return cv2.resize(np.ascontiguousarray(hr), (w, h), interpolation=_CV2_INTERP[kind])
     raise ValueError(f"unknown downscale {kind!r}; known: {', '.join(DOWNSCALES)}")
+
+
+def skip_sample(hr: np.ndarray, phase: tuple[int, int]) -> np.ndarray:
+    """Point sampling: (H, W, 3) uint8 -> (H/4, W/4, 3) uint8, pixel (4y + py, 4x + px) of each 4x4 block,
+    phase = (py, px) in 0..3. A sensor's row/column-skipping read-out mode: no averaging at all, so every
+    detail finer than the blur before it aliases."""
+    _check_hr(hr)
+    py, px = phase
+    if not (0 <= py < SCALE and 0 <= px < SCALE):
+        raise ValueError(f"skip phase must be in 0..{SCALE - 1}, got {phase}")
+    return np.ascontiguousarray(hr[py::SCALE, px::SCALE])
 
 
 def add_gaussian_noise(lr: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
@@ -174,10 +186,13 @@ def suite_names() -> list[str]:
 class DegradationPool:
     """The random degradation chain for training, drawn per patch from the caller's RNG.
 
-    Downscale: one of POOL_DOWNSCALES with probabilities `downscale_p` (same order); "blur+bilinear" blurs
-    with a sigma drawn uniformly from `blur_sigma`, then samples bilinearly. Then, independently: noise with probability `noise_p` (Gaussian with sigma from
-    `noise_sigma`, or with probability `shot_share` of those signal-dependent with gain from `shot_gain`),
-    4:2:0 chroma with `chroma_p`, JPEG with `jpeg_p` at a quality drawn from `jpeg_quality`.
+    Downscale: one of POOL_DOWNSCALES with probabilities `downscale_p` (same order; five weights leave
+    "blur+skip" out, as pools did before it existed); "blur+bilinear" blurs with a sigma drawn uniformly
+    from `blur_sigma`, then samples bilinearly; "blur+skip" blurs likewise, then point-samples one pixel
+    per 4x4 block at a random phase (`skip_sample`). Then, independently: noise with probability `noise_p`
+    (Gaussian with sigma from `noise_sigma`, or with probability `shot_share` of those signal-dependent
+    with gain from `shot_gain`), 4:2:0 chroma with `chroma_p`, JPEG with `jpeg_p` at a quality drawn from
+    `jpeg_quality`.
     Defaults keep about a third of patches free of noise, chroma loss and JPEG, so the clean-input
     figures do not give way to the degraded ones.
     """
@@ -195,6 +210,9 @@ class DegradationPool:
 
     def __post_init__(self) -> None:
         p = self.downscale_p
+        if len(p) == len(POOL_DOWNSCALES) - 1:
+            p = (*p, 0.0)
+            object.__setattr__(self, "downscale_p", p)
         if len(p) != len(POOL_DOWNSCALES) or min(p) < 0 or sum(p) <= 0:
             raise ValueError(f"DegradationPool.downscale_p needs {len(POOL_DOWNSCALES)} non-negative weights, got {p}")
         for name in ("noise_p", "shot_share", "chroma_p", "jpeg_p"):
@@ -205,9 +223,13 @@ class DegradationPool:
 
     def __call__(self, hr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(H, W, 3) uint8 RGB HR patch -> (H/4, W/4, 3) uint8 RGB LR, every choice drawn from `rng`."""
-        kind = POOL_DOWNSCALES[min(int(np.searchsorted(self._cdf, rng.random(), side="right")), len(DOWNSCALES))]
+        draw = int(np.searchsorted(self._cdf, rng.random(), side="right"))
+        kind = POOL_DOWNSCALES[min(draw, len(POOL_DOWNSCALES) - 1)]
         if kind == "blur+bilinear":
             lr = downscale(blur(hr, rng.uniform(*self.blur_sigma)), "bilinear")
+        elif kind == "blur+skip":
+            phase = tuple(int(v) for v in rng.integers(0, SCALE, 2))
+            lr = skip_sample(blur(hr, rng.uniform(*self.blur_sigma)), phase)
         else:
             lr = downscale(hr, kind)
         if rng.random() < self.noise_p:

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backends import EngineConfig, select_engine
+from .backends import EngineConfig, select_engine, takes_any_window
 from .backends.base import Engine, accepts_out
 from .errors import InputError
 from .frame import Frame, now_ns
-from .tiling import DEFAULT_HALO, DEFAULT_TILE, TileGrid, Tiler
+from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_tile
 
 IN_FLIGHT = 2
 """Frames in flight on the device-resident path: one being downloaded and emitted while the next is
@@ -192,8 +192,8 @@ class Enhancer:
         device: str = "auto",
         precision: str = "auto",
         batch: int = 16,
-        tile: int = DEFAULT_TILE,
-        halo: int = DEFAULT_HALO,
+        tile: int | None = None,
+        halo: int | None = None,
         weights: str | Path | None = None,
         preset: str | None = None,
         cache_dir: str | Path | None = None,
@@ -201,10 +201,14 @@ class Enhancer:
     ) -> "Enhancer":
         """Select and build the engine (see `backends.select_engine` and EngineConfig for the arguments),
         load the weights (None: the shipped ones), and wrap it with a Tiler(tile, halo). The engine is built
-        for the Tiler's window and `batch`, so the two cannot disagree. resident: as in `Enhancer()`.
+        for the Tiler's window and `batch`, so the two cannot disagree. tile None: `tiling.default_tile` for
+        the engine asked for (large tiles where it takes any window, 32 where it is built for one); halo
+        None: DEFAULT_HALO. resident: as in `Enhancer()`.
         Raises EngineUnavailableError / WeightsError (one line); a compiled engine's first build takes
         seconds to minutes (then it is cached)."""
-        tiler = Tiler(tile=tile, halo=halo)
+        if tile is None:
+            tile = default_tile(any_window=takes_any_window(engine, device))
+        tiler = Tiler(tile=tile, halo=DEFAULT_HALO if halo is None else halo)
         config = EngineConfig(
             engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
             weights=str(weights) if weights is not None else None, preset=preset,

@@ -47,8 +47,8 @@ class EnhancerSpec:
     device: str = "auto"
     precision: str = "auto"
     batch: int = 16
-    tile: int = 32
-    halo: int = 6
+    tile: int | None = None  # None: the engine's default tile (tiling.default_tile)
+    halo: int | None = None  # None: tiling.DEFAULT_HALO
     weights: str | None = None
     preset: str | None = None
 

@@ -1,12 +1,19 @@
 """The SRGAN generator (SRResNet, Ledig et al. 2017, "Photo-Realistic Single Image Super-Resolution Using a
 Generative Adversarial Network", Fig. 4), its presets, safetensors weight I/O and BatchNorm folding.
 
-Architecture, for B residual blocks of C channels and scale 4:
+Two architectures share the paper's head and residual body, for B residual blocks of C channels, scale 4:
     conv9x9(3->C) + PReLU                                   (head)
     B x [conv3x3-BN-PReLU-conv3x3-BN, identity skip]        (body)
     conv3x3-BN, + head output (long skip)
+then, `arch="progressive"` (the paper's; presets srgan-x4, srgan-x4-lite):
     2 x [conv3x3(C->4C) + PixelShuffle(2) + PReLU]          (upsampler)
     conv9x9(C->3)                                           (tail)
+or `arch="lr-space"` (the efficient form: every conv stays on the LR grid):
+    conv3x3(C->48) + fixed bicubic 4x of the input, added on the 4x4 sub-pixel grid, PixelShuffle(4)
+The progressive upsampler and 9x9 tail run at 2x and 4x resolution and cost 65% of srgan-x4-lite's MACs;
+the lr-space tail is one GEMM of 48 outputs per LR pixel, and the bicubic skip (as in Real-ESRGAN's
+SRVGGNetCompact) means the network only learns the residual; its tail starts at zero, so an untrained model
+is exactly bicubic interpolation. Measured: benchmarks/results/generators.md.
 
 For inference, `fold_for_inference` folds the BNs into their convs and moves the tail onto the 2x grid
 (`subpixel_tail`): the same function, about 2x faster on CPUs (see its doc).
@@ -33,12 +40,16 @@ from .errors import WeightsError
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Preset:
-    """A named generator shape. `blocks` residual blocks of `channels` channels, 4x upscaling."""
+    """A named generator shape: `blocks` residual blocks of `channels` channels, 4x upscaling, and `arch`
+    ("progressive": the paper's two x2 upsamplers and 9x9 tail; "lr-space": one sub-pixel x4 tail and a
+    bicubic skip, see the module doc). Weights files record their preset; files written before `arch`
+    existed are progressive."""
 
     name: str
     blocks: int
     channels: int
     scale: int = 4
+    arch: str = "progressive"
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -47,7 +58,12 @@ class Preset:
         if self.channels < 1:
             raise ValueError(f"Preset.channels must be >= 1, got {self.channels}")
         if self.scale != 4:
-            raise ValueError(f"Preset.scale must be 4 (two PixelShuffle(2) stages), got {self.scale}")
+            raise ValueError(f"Preset.scale must be 4, got {self.scale}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"Preset.arch must be one of {ARCHS}, got {self.arch!r}")
+
+
+ARCHS = ("progressive", "lr-space")
 
 
 PRESETS: dict[str, Preset] = {
@@ -56,6 +72,10 @@ PRESETS: dict[str, Preset] = {
         Preset(name="srgan-x4", blocks=16, channels=64, description="the paper's SRResNet/SRGAN generator"),
         Preset(name="srgan-x4-lite", blocks=8, channels=32, description="light preset for CPUs (~5x fewer MACs)"),
         Preset(name="srgan-x4-tiny", blocks=1, channels=8, description="tests and plumbing only"),
+        Preset(name="srgan-x4-fast", blocks=8, channels=32, arch="lr-space",
+               description="efficient default: srgan-x4-lite's body kept on the LR grid, sub-pixel x4 tail"),
+        Preset(name="srgan-x4-lr-tiny", blocks=1, channels=8, arch="lr-space",
+               description="tests and plumbing only"),
     )
 }
 DEFAULT_PRESET = "srgan-x4-lite"
@@ -97,6 +117,44 @@ class UpsampleBlock(nn.Module):
         return self.act(self.shuffle(self.conv(x)))
 
 
+def bicubic_phase_kernels(scale: int = 4, a: float = -0.75) -> torch.Tensor:
+    """(scale*scale, 1, 5, 5) float32: the kernels that make PyTorch's bicubic upsampling by `scale`
+    (`F.interpolate(mode="bicubic", align_corners=False)`, Keys' kernel with a = -0.75) as a conv on the LR
+    grid, one output channel per sub-pixel phase in PixelShuffle order (channel py*scale + px).
+
+    Output pixel 4k + p samples the input at k + (p + 0.5) / 4 - 0.5, i.e. at offsets -0.375, -0.125,
+    +0.125, +0.375 from pixel k for p = 0..3: four taps each, inside the 5 taps k-2..k+2. With the input's
+    edge pixels repeated twice (replicate padding), the conv equals F.interpolate at the borders too, as
+    PyTorch clamps its source indices there (tests hold it).
+    """
+
+    def keys(t: torch.Tensor) -> torch.Tensor:
+        t = t.abs()
+        near = ((a + 2) * t - (a + 3)) * t * t + 1
+        far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+        return torch.where(t <= 1, near, torch.where(t < 2, far, torch.zeros_like(t)))
+
+    taps = torch.arange(-2, 3, dtype=torch.float64)
+    phases = (torch.arange(scale, dtype=torch.float64) + 0.5) / scale - 0.5  # (scale,) source offsets
+    one_d = keys(taps[None, :] - phases[:, None])  # (scale, 5): weight of tap k+j for phase p
+    kernels = one_d[:, None, :, None] * one_d[None, :, None, :]  # (py, px, 5, 5)
+    return kernels.reshape(scale * scale, 1, 5, 5).float()
+
+
+class BicubicSkip(nn.Module):
+    """Fixed bicubic 4x of the input on the sub-pixel grid: (N, 3, h, w) -> (N, 48, h, w), channel
+    c*16 + py*4 + px holding output pixel (4y + py, 4x + px) of colour c, so that PixelShuffle(4) of it is
+    `F.interpolate(x, scale_factor=4, mode="bicubic")`. Not trained; not in the state dict (a buffer
+    rebuilt from the formula), so weights files hold only learned tensors."""
+
+    def __init__(self, scale: int = 4) -> None:
+        super().__init__()
+        self.register_buffer("weight", bicubic_phase_kernels(scale).repeat(3, 1, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(F.pad(x, (2, 2, 2, 2), mode="replicate"), self.weight.to(x.dtype), groups=3)
+
+
 class Generator(nn.Module):
     """SRResNet generator. forward: (N, 3, h, w) float in [0, 1] -> (N, 3, 4h, 4w) float, same dtype/device."""
 
@@ -108,13 +166,28 @@ class Generator(nn.Module):
         self.body = nn.Sequential(*[ResidualBlock(c) for _ in range(self.preset.blocks)])
         self.body_conv = nn.Conv2d(c, c, 3, padding=1)
         self.body_bn = nn.BatchNorm2d(c)
-        self.upsample = nn.Sequential(UpsampleBlock(c), UpsampleBlock(c))
-        self.tail = nn.Conv2d(c, 3, 9, padding=4)
+        if self.preset.arch == "progressive":
+            self.upsample = nn.Sequential(UpsampleBlock(c), UpsampleBlock(c))
+            self.tail = nn.Conv2d(c, 3, 9, padding=4)
+        else:  # lr-space: the tail predicts the residual over bicubic on the sub-pixel grid, starting at zero
+            self.tail = nn.Conv2d(c, 3 * 16, 3, padding=1)
+            nn.init.zeros_(self.tail.weight)
+            nn.init.zeros_(self.tail.bias)
+            self.skip = BicubicSkip(4)
+            self.shuffle = nn.PixelShuffle(4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
         y = self.body_bn(self.body_conv(self.body(h))) + h
-        return self.tail(self.upsample(y))
+        if self.preset.arch == "progressive":
+            return self.tail(self.upsample(y))
+        if torch.is_autocast_enabled(x.device.type):
+            # training under bf16/fp16 autocast: the image itself (bicubic skip + residual) stays fp32, or
+            # bf16's 8-bit mantissa would round every output pixel by up to 2 of 255 levels
+            residual = self.tail(y).float()
+            with torch.autocast(x.device.type, enabled=False):
+                return self.shuffle(residual + self.skip(x.float()))
+        return self.shuffle(self.tail(y) + self.skip(x))
 
 
 def fold_batchnorm(model: Generator) -> Generator:
@@ -153,6 +226,8 @@ def subpixel_tail(model: Generator) -> Generator:
     K[o, c, r*ey + s - a + p, r*ex + t - b + p] (zero outside the kxk), p = k // 2; zero padding of the 4x
     grid is exactly zero padding of the 2x grid, so borders match too.
     """
+    if model.preset.arch != "progressive":
+        raise ValueError(f"subpixel_tail: preset {model.preset.name!r} has no progressive upsampler")
     out = copy.deepcopy(model).eval()
     up = out.upsample[-1]
     if isinstance(out.tail, nn.Sequential):
@@ -188,16 +263,18 @@ def subpixel_tail(model: Generator) -> Generator:
 
 
 def fold_for_inference(model: Generator) -> Generator:
-    """The form every engine compiles: BNs folded (`fold_batchnorm`), tail on the 2x grid (`subpixel_tail`).
+    """The form every engine compiles: BNs folded (`fold_batchnorm`), and for progressive presets the tail on
+    the 2x grid (`subpixel_tail`; an lr-space tail is on the LR grid already).
 
     Same function as `model.eval()` to float rounding (tests hold it to 1e-4); different module layout, so
     it cannot be trained or saved as a Generator state dict.
     """
-    return subpixel_tail(fold_batchnorm(model))
+    folded = fold_batchnorm(model)
+    return subpixel_tail(folded) if model.preset.arch == "progressive" else folded
 
 
 def count_macs(preset: Preset, height: int, width: int) -> int:
-    """Multiply-accumulates of one forward pass of the paper's network on an (h, w) LR input (convs only).
+    """Multiply-accumulates of one forward pass of `preset` on an (h, w) LR input (convs only).
 
     The architecture's count, used for every variant alike: `fold_for_inference` executes 1.23x the tail's
     MACs (1.06x of the whole lite preset) to run them faster, so efficiency figures based on this undercount
@@ -206,6 +283,8 @@ def count_macs(preset: Preset, height: int, width: int) -> int:
     c, hw = preset.channels, height * width
     macs = 81 * 3 * c * hw  # head
     macs += (2 * preset.blocks + 1) * 9 * c * c * hw  # body + body_conv
+    if preset.arch == "lr-space":
+        return macs + 9 * c * 48 * hw + 25 * 48 * hw  # tail and bicubic skip, both on the LR grid
     macs += 9 * c * 4 * c * hw + 9 * c * 4 * c * hw * 4  # upsample at 1x and 2x
     macs += 81 * c * 3 * hw * 16  # tail at 4x
     return macs

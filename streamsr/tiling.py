@@ -13,6 +13,12 @@ import torch
 import torch.nn.functional as F
 
 DEFAULT_TILE = 32
+"""The tile of fixed-window engines (TensorRT, torch.compile with CUDA graphs): one window shape, built once."""
+ANY_WINDOW_TILE = 96
+"""The tile of engines that take any window (ONNX Runtime, torch eager: the CPU engines). Small tiles buy
+nothing there and cost halo work: a 32 + 2x6 window computes 1.89x the frame's pixels at every size, a
+96 + 2x6 one 1.27x at 384x288 and 1.33-1.42x at 256x192..640x480 (96 divides 192, 288, 384 and 480;
+padded-work table and timings in benchmarks/results/tiles.md). The halo rule is the same."""
 DEFAULT_HALO = 6
 """Chosen by measurement with the shipped weights: benchmarks/halo.py on the sample clip, whose table
 (worst-frame PSNR and largest 8-bit difference of tiled vs whole-frame output, and the MAC cost, per halo)
@@ -109,6 +115,12 @@ class Tiler:
         frame = centres.reshape(grid.rows, grid.cols, c, s * t, s * t).permute(2, 0, 3, 1, 4)
         frame = frame.reshape(c, grid.rows * s * t, grid.cols * s * t)
         return frame[:, : s * grid.height, : s * grid.width]
+
+
+def default_tile(*, any_window: bool) -> int:
+    """The tile an Enhancer uses when none is asked for: ANY_WINDOW_TILE for engines that take any window,
+    DEFAULT_TILE for fixed-window ones."""
+    return ANY_WINDOW_TILE if any_window else DEFAULT_TILE
 
 
 DEFAULT_WINDOW = Tiler().window

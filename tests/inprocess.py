@@ -11,6 +11,12 @@ from streamsr.cli import main
 
 def run_main(capsys, *args: str) -> tuple[int, str]:
     """(exit status, stderr) of `streamsr ARGS`; the signal handlers main() installs are put back after."""
+    code, _, err = run_main_io(capsys, *args)
+    return code, err
+
+
+def run_main_io(capsys, *args: str) -> tuple[int, str, str]:
+    """(exit status, stdout, stderr) of `streamsr ARGS`, as run_main."""
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     argv, sys.argv = sys.argv, ["streamsr", *args]
     capsys.readouterr()
@@ -23,4 +29,5 @@ def run_main(capsys, *args: str) -> tuple[int, str]:
         sys.argv = argv
         for s, h in saved.items():
             signal.signal(s, h)
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err

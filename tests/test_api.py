@@ -18,10 +18,10 @@ import torch
 import streamsr
 from streamsr import api, enhancer as enhancer_module
 from streamsr.backends import TorchEngine
-from streamsr.errors import InputError, OutputError
+from streamsr.errors import InputError, OutputError, WeightsError
 from streamsr.model import load_generator
 from streamsr.testing import NearestEngine, make_clip
-from streamsr.tiling import Tiler
+from streamsr.tiling import ANY_WINDOW_TILE, Tiler
 from streamsr.urls import redact_url
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +72,8 @@ def test_upscale_matches_the_enhancer_it_wraps(tiny_weights, count_builds):
     """Against an independently built Enhancer (TorchEngine + Tiler by hand): the same output."""
     img = np.random.default_rng(1).integers(0, 256, (20, 30, 3), dtype=np.uint8)
     engine = TorchEngine(load_generator(tiny_weights), device=torch.device("cpu"), precision="fp32", batch=16)
-    by_hand = enhancer_module.Enhancer(engine, Tiler()).enhance(streamsr.Frame(image=img.copy(), seq=0)).image
+    tiler = Tiler(tile=ANY_WINDOW_TILE)  # upscale's default on a CPU engine, which takes any window
+    by_hand = enhancer_module.Enhancer(engine, tiler).enhance(streamsr.Frame(image=img.copy(), seq=0)).image
     assert np.array_equal(streamsr.upscale(img, engine="torch", device="cpu", weights=tiny_weights), by_hand)
 
 
@@ -182,6 +183,30 @@ def test_enhancer_refuses_an_engine_built_for_another_window():
 def test_enhancer_build_derives_the_window_from_the_tiler(tiny_weights, count_builds):
     enh = streamsr.Enhancer.build(engine="torch", device="cpu", weights=tiny_weights, tile=24, halo=5)
     assert enh.tiler.window == 34 and count_builds[0].window == 34
+
+
+def test_upscale_takes_a_shipped_weights_name(count_builds):
+    from streamsr.model import DEFAULT_WEIGHTS, SHIPPED
+
+    img = np.random.default_rng(0).integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    by_name = streamsr.upscale(img, weights=DEFAULT_WEIGHTS, engine="torch", device="cpu")
+    by_path = streamsr.upscale(img, weights=SHIPPED[DEFAULT_WEIGHTS].path, engine="torch", device="cpu")
+    assert np.array_equal(by_name, by_path) and len(count_builds) == 1  # one enhancer: the name is the file
+    with pytest.raises(WeightsError, match="unknown weights"):
+        streamsr.upscale(img, weights="srgan-x4-nope")
+
+
+def test_the_default_tile_follows_the_engine(tiny_weights, count_builds):
+    from streamsr.backends import takes_any_window
+    from streamsr.tiling import ANY_WINDOW_TILE, DEFAULT_HALO, DEFAULT_TILE
+
+    enh = streamsr.Enhancer.build(engine="torch", device="cpu", weights=tiny_weights)  # any window: large tiles
+    assert (enh.tiler.tile, enh.tiler.halo) == (ANY_WINDOW_TILE, DEFAULT_HALO)
+    assert count_builds[0].window == ANY_WINDOW_TILE + 2 * DEFAULT_HALO
+    assert takes_any_window("auto", "cpu") and takes_any_window("onnxruntime", "cpu")
+    # compiled engines are built for one window: they keep the small fixed tile (not built here: 20 s+)
+    assert not takes_any_window("torch-compile", "cpu") and not takes_any_window("tensorrt", "cpu")
+    assert DEFAULT_TILE < ANY_WINDOW_TILE
 
 
 # ---- streamsr info ----------------------------------------------------------------------------------------

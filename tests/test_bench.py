@@ -111,6 +111,28 @@ def test_cli_bench(tmp_path, tiny_weights):
     assert "streamsr: error: weights file" in missing.stderr and "does not exist" in missing.stderr
 
 
+def test_cli_bench_sizes_and_weights_side_by_side_end_in_verdicts(tmp_path, tiny_weights, capsys):
+    from inprocess import run_main_io
+
+    lr_space = save_weights(Generator("srgan-x4-lr-tiny"), tmp_path / "lr-tiny.safetensors")
+    out = tmp_path / "bench.json"
+    code, stdout, err = run_main_io(capsys, "bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights), "--weights",
+                         str(lr_space), "--size", "32x16", "--size", "24x24", "--repeats", "1", "--frames", "1",
+                         "--no-pipeline", "--live-seconds", "0", "--no-baselines", "--json", str(out), "-q")
+    assert code == 0, err
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["lr_size"], r["weights"].split(" (")[0]) for r in runs] == [
+        ([32, 16], str(tiny_weights)), ([32, 16], str(lr_space)), ([24, 24], str(tiny_weights)), ([24, 24], str(lr_space))]
+    assert all(r["config"]["tile"] == 96 for r in runs)  # the CPU engine takes any window: the large default tile
+    verdicts = stdout.split("verdict (this machine):")[1].strip().splitlines()
+    assert [v.split(":")[0] for v in verdicts] == ["32x16 tiny", "32x16 lr-tiny", "24x24 tiny",
+                                                   "24x24 lr-tiny"]
+    for v, r in zip(verdicts, runs):
+        fps = r["variants"]["streamsr"]["fps"]
+        assert f"{fps:.2f} fps" in v and "p99" in v
+        assert ("keeps up with 25 fps" in v) == (fps >= 25) and ("30 fps: no" in v) == (fps < 30)
+
+
 def _script(name: str):
     """Import benchmarks/<name>.py (a folder of scripts, not a package)."""
     import importlib.util

@@ -151,6 +151,30 @@ def test_pool_probabilities_are_honoured() -> None:
         dg.DegradationPool(jpeg_p=1.5)
 
 
+def test_skip_sample_reads_one_pixel_of_each_block_at_its_phase() -> None:
+    hr = _texture()
+    lr = dg.skip_sample(hr, (1, 3))
+    assert lr.shape == (hr.shape[0] // 4, hr.shape[1] // 4, 3)
+    assert np.array_equal(lr[2, 5], hr[4 * 2 + 1, 4 * 5 + 3])
+    with pytest.raises(ValueError, match="phase"):
+        dg.skip_sample(hr, (4, 0))
+
+
+def test_pool_blur_skip_is_blurred_point_sampling_at_drawn_phases() -> None:
+    hr = _texture()
+    only_skip = dg.DegradationPool(downscale_p=(0, 0, 0, 0, 0, 1), noise_p=0, chroma_p=0, jpeg_p=0,
+                                   blur_sigma=(1.0, 1.0))  # fmt: skip
+    rng = np.random.default_rng(0)
+    draws = [only_skip(hr, rng) for _ in range(8)]
+    blurred = dg.blur(hr, 1.0)
+    phases = {(py, px) for d in draws for py in range(4) for px in range(4)
+              if np.array_equal(d, dg.skip_sample(blurred, (py, px)))}  # fmt: skip
+    assert len(phases) > 1  # every draw is one of the 16 phases, and they vary
+    assert all(any(np.array_equal(d, dg.skip_sample(blurred, p)) for p in phases) for d in draws)
+    # five weights: the pool as it was before blur+skip, which never draws it
+    assert dg.DegradationPool(downscale_p=(1, 1, 1, 1, 1)).downscale_p[-1] == 0.0
+
+
 def test_highlight_mask_on_a_synthetic_frame() -> None:
     img = np.zeros((64, 64, 3), np.uint8)
     img[:] = (170, 70, 60)  # tissue

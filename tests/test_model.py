@@ -165,3 +165,74 @@ def test_shipped_weights_resolve_by_name_and_unknown_names_list_the_valid_ones(t
         load_generator("srgan-x4-nope")
     with pytest.raises(WeightsError, match="does not exist"):
         load_generator(tmp_path / "missing.safetensors")
+
+
+# ---- lr-space generators ------------------------------------------------------------------------------------
+
+LR_SPACE = [name for name, p in PRESETS.items() if p.arch == "lr-space"]
+
+
+def test_bicubic_phase_kernels_are_torch_bicubic_to_the_border():
+    from streamsr.model import BicubicSkip
+
+    x = torch.rand(2, 3, 9, 14)
+    ref = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    out = torch.nn.functional.pixel_shuffle(BicubicSkip(4)(x), 4)
+    torch.testing.assert_close(out, ref, rtol=0, atol=2e-6)
+
+
+@pytest.mark.parametrize("name", LR_SPACE)
+def test_a_fresh_lr_space_generator_is_bicubic_interpolation(name):
+    g = Generator(name).eval()
+    x = torch.rand(2, 3, 11, 7)
+    ref = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    with torch.no_grad():
+        torch.testing.assert_close(g(x), ref, rtol=0, atol=2e-6)
+        torch.testing.assert_close(fold_for_inference(g)(x), ref, rtol=0, atol=2e-6)
+    assert not any(k.startswith("skip") for k in g.state_dict())  # the fixed skip is not a weight
+
+
+@pytest.mark.parametrize("name", [*PRESETS])
+def test_every_presets_inference_form_equals_its_training_form(name):
+    g = _randomised(name, seed=3)
+    if g.preset.arch == "lr-space":
+        torch.nn.init.normal_(g.tail.weight, std=0.05)  # a trained tail, not the zero one
+    x = torch.rand(2, 3, 12, 10)
+    with torch.no_grad():
+        ref = g(x)
+        torch.testing.assert_close(fold_for_inference(g)(x), ref, rtol=1e-4, atol=1e-4)
+    assert ref.shape == (2, 3, 48, 40)
+
+
+def test_lr_space_output_stays_fp32_under_bf16_autocast():
+    """Training autocasts the convs to bf16; the image (skip + residual) must not be rounded to bf16's 8 bits."""
+    g = Generator("srgan-x4-lr-tiny").train()
+    x = torch.rand(2, 3, 8, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = g(x)
+    assert y.dtype == torch.float32
+    ref = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
+    assert (y - ref).abs().max() < 1e-5  # zero tail: exactly the fp32 interpolation, no bf16 rounding
+
+
+def test_lr_space_weights_round_trip_with_their_arch(tmp_path: Path):
+    torch.manual_seed(0)
+    g = Generator("srgan-x4-lr-tiny")
+    torch.nn.init.normal_(g.tail.weight, std=0.05)
+    path = save_weights(g, tmp_path / "lr.safetensors")
+    assert read_weights_preset(path).arch == "lr-space"
+    back = load_generator(path, fold=False)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(back(x), g.eval()(x))
+    with pytest.raises(WeightsError, match="srgan-x4-lr-tiny"):
+        load_generator(path, preset="srgan-x4-tiny")
+
+
+def test_older_weights_files_without_arch_are_progressive(tmp_path: Path):
+    g = Generator("srgan-x4-tiny")
+    old_record = '{"name": "srgan-x4-tiny", "blocks": 1, "channels": 8, "scale": 4, "description": ""}'
+    state = {k: v.contiguous() for k, v in g.state_dict().items()}
+    save_file(state, str(tmp_path / "old.safetensors"), metadata={"format": "streamsr-generator-v1", "preset": old_record})
+    assert read_weights_preset(tmp_path / "old.safetensors").arch == "progressive"
+    assert isinstance(load_generator(tmp_path / "old.safetensors").tail, torch.nn.Sequential)  # sub-pixel form

@@ -49,7 +49,8 @@ def _keep_threads():
 def _train(monkeypatch: pytest.MonkeyPatch, frames: Path, out: Path, **overrides) -> None:
     """Run train/train.py in-process (as `python -m train.train --k=v ...` would) on the synthetic frames."""
     args = dict(data_dir=frames, out_dir=out, n_val=2, preset="srgan-x4-tiny", hr_crop=32, val_crop=32,
-                batch_size=4, eval_interval=10, log_interval=1, threads=1, warmup_steps=2, learning_rate=3e-3)  # fmt: skip
+                batch_size=4, eval_interval=10, log_interval=1, threads=1, warmup_steps=2, learning_rate=3e-3,
+                amp="none")  # fmt: skip
     args.update(overrides)
     monkeypatch.setattr(sys, "argv", ["train.train"] + [f"--{k}={v}" for k, v in args.items()])
     runpy.run_module("train.train", run_name="__main__", alter_sys=True)
@@ -175,6 +176,45 @@ def test_one_pool_step_fine_tuned_from_weights_with_suite_validation(frames_dir:
     assert any(not torch.equal(ckpt["model"][k], first[k]) for k in params)  # the step changed the weights ...
     # ... by at most one Adam step (lr 1.5e-3 at step 0 of the warmup): it started from the given weights
     assert max(float((ckpt["model"][k] - first[k]).abs().max()) for k in params) <= 2e-3
+
+
+def test_lr_space_model_starts_from_progressive_weights_where_shapes_match(frames_dir: Path, tmp_path: Path,
+                                                                          monkeypatch) -> None:  # fmt: skip
+    torch.manual_seed(0)
+    start = tmp_path / "progressive.safetensors"
+    from streamsr.model import save_weights
+
+    save_weights(Generator("srgan-x4-tiny"), start)
+    out = tmp_path / "lr"
+    _train(monkeypatch, frames_dir, out, max_steps=1, preset="srgan-x4-lr-tiny", init_from=str(start))
+    model = torch.load(out / "best.pt", weights_only=False)["model"]  # step 0, validated as the first best
+    first = load_generator(start, fold=False).state_dict()
+    assert all(torch.equal(model[k], first[k]) for k in model if k.startswith(("head.", "body.", "body_")))
+    assert not model["tail.weight"].any() and model["tail.weight"].shape[0] == 48  # its own zero tail
+    evals = [r for r in _log(out) if "val_psnr_y" in r]
+    assert abs(evals[0]["val_psnr_y"] - evals[0]["bicubic_psnr_y"]) < 0.2  # so it starts as bicubic
+
+
+def test_amp_auto_is_bf16_only_with_the_cpu_flag(monkeypatch) -> None:
+    import train.precision as precision
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert precision.choose_amp("auto", cpu)[0] == "none"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert precision.choose_amp("auto", cpu)[0] == "bf16"
+    assert precision.choose_amp("none", cpu) == ("none", "asked for")
+    with pytest.raises(ValueError, match="amp"):
+        precision.choose_amp("int8", cpu)
+
+
+def test_the_run_logs_its_precision_choice(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import streamsr.bench.machine as machine
+
+    monkeypatch.setattr(machine, "_cpu_flags", lambda: {"avx2"})  # a CPU without native bf16
+    _train(monkeypatch, frames_dir, tmp_path / "r", max_steps=1, amp="auto")
+    start = _log(tmp_path / "r")[0]
+    assert start["precision"] == "fp32" and "no native bf16" in start["why"]
 
 
 def test_stage1_loss_goes_down_and_resume_is_exact(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:

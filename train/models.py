@@ -65,6 +65,18 @@ def init_as_interpolator(g: Generator) -> Generator:
     return g
 
 
+@torch.no_grad()
+def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
+    """Copy into `model` every tensor of `state` whose name and shape match; returns (copied, kept): the
+    names copied and the names of `model` left as initialised. Initialises one preset from another's
+    weights (the residual body of srgan-x4-lite is the body of an lr-space 8 x 32 model)."""
+    own = model.state_dict()
+    copied = [k for k, v in state.items() if k in own and own[k].shape == v.shape]
+    for k in copied:
+        own[k].copy_(state[k])
+    return copied, [k for k in own if k not in copied]
+
+
 # ---- discriminator (Ledig et al. 2017, Fig. 4) -----------------------------------------------------------
 
 

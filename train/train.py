@@ -31,7 +31,8 @@ from streamsr.evaluate import bicubic_upscale, degrade
 from streamsr.metrics import psnr
 from streamsr.model import Generator, load_generator
 from train.data import CropSampler, edge_val_crops, fixed_val_crops, list_sources, load_images, split_sources
-from train.models import Discriminator, init_as_interpolator, load_vgg19
+from train.models import Discriminator, init_as_interpolator, load_matching, load_vgg19
+from train.precision import choose_amp
 
 # ---- config ---------------------------------------------------------------------------------------------
 out_dir = "runs/lite"
@@ -76,7 +77,7 @@ seed = 1337
 device = "cpu"  # "cpu" | "cuda" | "cuda:N"
 threads = 2  # torch CPU threads
 channels_last = True  # measured ~1.4x faster than NCHW for the lite preset on this 2-core CPU
-amp = "none"  # "none" | "bf16" | "fp16" (CUDA). bf16 on a CPU without AVX512-BF16 ran 10-30x slower here
+amp = "auto"  # "auto" (train/precision.py: bf16 where native, else fp32) | "none" | "bf16" | "fp16" (CUDA)
 resume = False
 # ---------------------------------------------------------------------------------------------------------
 config_keys = [k for k, v in globals().items() if not k.startswith("_") and isinstance(v, (int, float, bool, str))]
@@ -111,7 +112,9 @@ if dev.type == "cuda" and not torch.cuda.is_available():
 if dev.type == "cuda":
     torch.backends.cudnn.benchmark = True
 mem_fmt = torch.channels_last if channels_last else torch.contiguous_format
-amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+amp_mode, amp_reason = choose_amp(amp, dev)
+amp_dtype = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp_mode]
+print(f"precision: {'fp32' if amp_mode == 'none' else amp_mode + ' autocast'} ({amp_reason})", flush=True)
 out = Path(out_dir)
 out.mkdir(parents=True, exist_ok=True)
 ckpt_path = out / "ckpt.pt"
@@ -163,12 +166,17 @@ print(
 model = Generator(preset)
 if stage == "srresnet" and init_from and ckpt is None:  # fine-tune a stage-1 model (e.g. on a new degradation)
     if init_from.endswith(".safetensors"):
-        model.load_state_dict(load_generator(init_from, preset=preset, fold=False).state_dict())
+        source = load_generator(init_from, fold=False).state_dict()
     else:
-        model.load_state_dict(torch.load(init_from, map_location="cpu", weights_only=False)["model"])
+        source = torch.load(init_from, map_location="cpu", weights_only=False)["model"]
+    # another preset (an lr-space model from progressive weights) takes the tensors whose names and shapes
+    # match (head, body) and keeps its own init for the rest (its zero tail: it starts as bicubic)
+    copied, kept = load_matching(model, source)
+    print(f"init_from {init_from}: {len(copied)} tensors copied, {len(kept)} kept from init"
+          + (f" ({', '.join(kept[:4])}{'...' if len(kept) > 4 else ''})" if kept else ""), flush=True)
 elif stage == "srresnet":
-    if init == "interpolator":
-        init_as_interpolator(model)
+    if init == "interpolator" and model.preset.arch == "progressive":
+        init_as_interpolator(model)  # lr-space models are an interpolator from construction
     elif init != "random":
         raise SystemExit(f"unknown init {init!r}")
 elif stage == "srgan":
@@ -297,6 +305,8 @@ def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
 model.train()
 t_start = time.time()
 log_file = open(out / "log.jsonl", "a")
+log_file.write(json.dumps({"step": step, "precision": "fp32" if amp_mode == "none" else amp_mode, "why": amp_reason,
+                           "threads": torch.get_num_threads()}) + "\n")  # fmt: skip
 bar = tqdm(total=max_steps, initial=step, desc=stage, mininterval=5.0, dynamic_ncols=True)
 while True:
     if step % eval_interval == 0 and not (history and history[-1]["step"] == step):

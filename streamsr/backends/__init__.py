@@ -31,6 +31,7 @@ __all__ = [
     "available_engines",
     "engine_statuses",
     "auto_choice",
+    "takes_any_window",
     "EngineStatus",
     "AutoChoice",
     "ENGINES",
@@ -44,6 +45,8 @@ ENGINES = ("tensorrt", "torch-compile", "onnxruntime", "torch")
 """Registry names `--engine` accepts besides "auto"."""
 
 CUDA_AUTO_ORDER = ("tensorrt", "torch-compile", "torch")
+FIXED_WINDOW_ENGINES = ("tensorrt", "torch-compile")
+"""Engines compiled for one window shape (TensorRT engines, CUDA graphs); the others take any window."""
 
 CPU_AUTO_ORDER = ("onnxruntime", "torch")
 """The CPU default, chosen by benchmarks/engines.py (srgan-x4-lite in `fold_for_inference` form, 44x44
@@ -216,6 +219,15 @@ def build_engine(
 
         return OnnxRuntimeEngine(model, device=device, precision=precision, batch=batch, cache_dir=cache_dir)
     return TorchEngine(model, device=device, precision=precision, batch=batch)
+
+
+def takes_any_window(engine: str, device: str | torch.device) -> bool:
+    """Whether `engine` ("auto" or a registry name) on `device` will run any window shape, decided before
+    it is built (the tile size, and so the window fixed-window engines are built for, depends on it).
+    "auto" takes any window on the CPU (CPU_AUTO_ORDER's engines do) and not on CUDA."""
+    if engine == "auto":
+        return resolve_device(str(device)).type != "cuda"
+    return engine not in FIXED_WINDOW_ENGINES
 
 
 def select_engine(config: EngineConfig) -> Engine:

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .machine import cpu_has_bf16
 
 VARIANTS: dict[str, str] = {
@@ -32,7 +31,7 @@ class BenchConfig:
     else a freshly initialised generator (seeded with `seed`): speed does not depend on weight values, and
     the result says which weights were used. preset None -> the weights' preset, else DEFAULT_PRESET.
     engine/device/precision/batch: passed to `select_engine` (see EngineConfig).
-    tile/halo: LR pixels (see Tiler). width/height: LR input frame size in pixels (even, for yuv420p).
+    tile/halo: LR pixels (see Tiler); None: the Enhancer's defaults for the engine (tiling.default_tile). width/height: LR input frame size in pixels (even, for yuv420p).
     clip: a video file whose first frames (and whole length, for the pipeline) replace the generated frames;
     its size then overrides width/height.
     frames: timed frames per variant per repetition; warmup: untimed frames per variant before the first
@@ -53,8 +52,8 @@ class BenchConfig:
     device: str = "auto"
     precision: str = "auto"
     batch: int = 16
-    tile: int = DEFAULT_TILE
-    halo: int = DEFAULT_HALO
+    tile: int | None = None
+    halo: int | None = None
     width: int = 128
     height: int = 96
     clip: str | None = None
@@ -74,10 +73,10 @@ class BenchConfig:
 
     def __post_init__(self) -> None:
         for name in ("batch", "tile", "width", "height", "frames", "repeats", "ceiling_size"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"BenchConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("halo", "warmup", "pipeline_frames", "pipeline_warmup", "live_seconds"):
-            if getattr(self, name) < 0:
+            if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"BenchConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.width % 2 or self.height % 2:
             raise ValueError(f"BenchConfig.width/height must be even (yuv420p), got {self.width}x{self.height}")

@@ -3,11 +3,13 @@ interleaved over the repetitions, and summarise (see the package doc for what is
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +62,8 @@ def run_bench(config: BenchConfig, *, progress: Say | None = None) -> BenchResul
     machine = machine_info()
     with tempfile.TemporaryDirectory(prefix="streamsr-bench-") as tmp:
         setup = _set_up(config, Path(tmp))
+        # the tile and halo the Enhancer resolved (None asks for the engine's defaults): what the report names
+        config = replace(config, tile=setup.enhancer.tiler.tile, halo=setup.enhancer.tiler.halo)
         raw = _Raw()
         runners, run_streamsr = _runners(config, setup, raw.timelines, say)
         steps = _steps(config, setup, runners, raw, say)
@@ -201,16 +205,16 @@ def _runners(config: BenchConfig, setup: _Setup, timelines: list[Timeline],
         # the baseline); not the engines' `fold_for_inference` form, whose sub-pixel tail is streamsr's work
         loop_model = fold_batchnorm(load_generator(setup.weights_path, fold=False)).to(device).eval()
         runners["tile-loop"] = lambda k: wall_ms(
-            lambda i: tile_loop_upscale(loop_model, frames[i % len(frames)], tile=config.tile,
-                                        pad=config.halo, device=device), k)
+            lambda i: tile_loop_upscale(loop_model, frames[i % len(frames)], tile=tiler.tile,
+                                        pad=tiler.halo, device=device), k)
     if "tile-loop-engine" in config.variants and engine.fixed_window is not None:
         # the loop crops border tiles smaller (clipped context): a fixed-shape engine cannot take them
         say(f"skipping tile-loop-engine: {engine.describe()} only takes {engine.fixed_window}px windows")
     elif "tile-loop-engine" in config.variants:
         as_model = EngineAsModel(engine)
         runners["tile-loop-engine"] = lambda k: wall_ms(
-            lambda i: tile_loop_upscale(as_model, frames[i % len(frames)], tile=config.tile,
-                                        pad=config.halo, device=device), k)
+            lambda i: tile_loop_upscale(as_model, frames[i % len(frames)], tile=tiler.tile,
+                                        pad=tiler.halo, device=device), k)
     if "whole-frame" in config.variants:
         # the engine itself when it takes any window; fixed-shape engines (TensorRT) -> torch eager
         whole = engine if engine.fixed_window is None else TorchEngine(

@@ -16,7 +16,6 @@ from ..jobs import (
 )
 from ..model import read_weights_preset
 from ..sinks import EncoderOptions
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
 
 
@@ -58,8 +57,8 @@ def enhance(
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
     batch: Batch = 16,
-    tile: TileSize = DEFAULT_TILE,
-    halo: HaloSize = DEFAULT_HALO,
+    tile: TileSize = None,
+    halo: HaloSize = None,
     weights: WeightsPath = None,
     preset: PresetName = None,
     codec: str = typer.Option("libx264", help="FFmpeg video encoder."),

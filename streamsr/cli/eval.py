@@ -16,7 +16,6 @@ from ..errors import InputError, OutputError
 from ..evaluate import (bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_suite, format_table, grid_image,
                         list_frames, suite_json, write_png)  # fmt: skip
 from ..model import SHIPPED_WEIGHTS
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
 
 
@@ -29,8 +28,8 @@ def eval(  # noqa: A001 - the command is called eval
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
     batch: Batch = 16,
-    tile: TileSize = DEFAULT_TILE,
-    halo: HaloSize = DEFAULT_HALO,
+    tile: TileSize = None,
+    halo: HaloSize = None,
     grid: Optional[Path] = typer.Option(None, help="Write a picture grid PNG (LR | bicubic | SR... | HR)."),
     grid_frames: int = typer.Option(4, min=1, help="Frames (rows) in the grid."),
     limit: Optional[int] = typer.Option(None, min=1, help="Use N frames spread evenly over the sorted folder."),

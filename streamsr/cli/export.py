@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..enhancer import Enhancer
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
+from .options import HaloSize, TileSize
 
 
 def export(
@@ -18,8 +18,8 @@ def export(
     batch: int = typer.Option(16, min=1, help="Tiles per engine call (TensorRT: the max and opt of the batch range)."),
     precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA, fp32 on CPU)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    tile: int = typer.Option(DEFAULT_TILE, min=1, help="LR tile edge in pixels."),
-    halo: int = typer.Option(DEFAULT_HALO, min=0, help="LR context pixels around each tile."),
+    tile: TileSize = None,
+    halo: HaloSize = None,
     weights: Optional[Path] = typer.Option(None, help="Generator weights (.safetensors); default: shipped."),
     preset: Optional[str] = typer.Option(None, help="Require the weights to be of this model preset."),
     engine_dir: Optional[Path] = typer.Option(

@@ -18,7 +18,6 @@ from ..latency import span_summary, summarize_ms
 from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..sources import CaptureOptions, FrameSource, LiveOptions, ReconnectingSource, open_source
-from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher, is_loopback, normalize_endpoint
 from ..urls import redact_url
 from .common import LiveStatus, fmt_ms, parse_size
@@ -66,8 +65,8 @@ def stream(
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
     batch: Batch = 16,
-    tile: TileSize = DEFAULT_TILE,
-    halo: HaloSize = DEFAULT_HALO,
+    tile: TileSize = None,
+    halo: HaloSize = None,
     weights: WeightsPath = None,
     preset: PresetName = None,
     codec: str = typer.Option("libx264", help="Encoder for --record."),
