@@ -73,9 +73,10 @@ class Tiler:
     def split(self, image: torch.Tensor) -> tuple[torch.Tensor, TileGrid]:
         """(3, H, W) float tensor -> (rows*cols, 3, window, window) tiles (a new contiguous tensor), grid.
 
-        The frame is padded by `halo` on every side and up to a whole number of tiles at the bottom/right,
-        mirroring the image (reflect) where it is large enough and repeating edge pixels where it is not
-        (frames smaller than the halo).
+        The frame is padded by `halo` on every side and up to a whole number of tiles at the bottom/right:
+        mirrored (reflect) as far as the frame reaches, then its edge pixels repeated for what is left (frames
+        smaller than the padding, e.g. a 64x48 frame in one 96 tile), so the pixels next to the frame's
+        edge see the same mirrored context whatever the tile size.
         """
         if image.ndim != 3:
             raise ValueError(f"Tiler.split expects a (3, H, W) tensor, got shape {tuple(image.shape)}")
@@ -84,8 +85,14 @@ class Tiler:
         pad_bottom = grid.rows * self.tile - h + self.halo
         pad_right = grid.cols * self.tile - w + self.halo
         pad = (self.halo, pad_right, self.halo, pad_bottom)
-        fits_reflect = max(self.halo, pad_bottom) < h and max(self.halo, pad_right) < w
-        padded = F.pad(image.unsqueeze(0), pad, mode="reflect" if fits_reflect else "replicate")[0]
+        mirrored = tuple(min(p, (w if i < 2 else h) - 1) for i, p in enumerate(pad))  # reflect needs p < size
+        padded = image.unsqueeze(0)
+        if any(mirrored):
+            padded = F.pad(padded, mirrored, mode="reflect")
+        rest = tuple(p - m for p, m in zip(pad, mirrored))
+        if any(rest):
+            padded = F.pad(padded, rest, mode="replicate")
+        padded = padded[0]
         tiles = padded.unfold(1, self.window, self.tile).unfold(2, self.window, self.tile)
         # (3, rows, cols, win, win) -> (rows*cols, 3, win, win)
         tiles = tiles.permute(1, 2, 0, 3, 4).reshape(grid.count, image.shape[0], self.window, self.window)

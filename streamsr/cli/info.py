@@ -38,7 +38,7 @@ def _report() -> dict[str, object]:
                     for s in engine_statuses()],
         "auto": {"engine": auto.engine, "device": auto.device, "why": auto.why},
         "window": DEFAULT_WINDOW,
-        "presets": [{"name": p.name, "blocks": p.blocks, "channels": p.channels,
+        "presets": [{"name": p.name, "blocks": p.blocks, "channels": p.channels, "arch": p.arch,
                      "gmac_per_window": round(count_macs(p, DEFAULT_WINDOW, DEFAULT_WINDOW) / 1e9, 3),
                      "description": p.description} for p in PRESETS.values()],
         "default_weights": weights,
@@ -79,7 +79,8 @@ def info(
     window = r["window"]
     print(f"model presets (GMAC per {window}x{window} tile):")
     for p in r["presets"]:
-        print(f"  {p['name']}: {p['blocks']} blocks x {p['channels']} ch, {p['gmac_per_window']:.2f} GMAC — {p['description']}")
+        print(f"  {p['name']}: {p['blocks']} blocks x {p['channels']} ch, {p['arch']}, {p['gmac_per_window']:.2f} GMAC"
+              f" — {p['description']}")
     weights = r["default_weights"]
     print(f"default weights: {weights['path']} ({weights['preset']})" if weights else
           f"default weights: missing ({SHIPPED_WEIGHTS})")
