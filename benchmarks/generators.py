@@ -3,8 +3,8 @@ Runtime (the CPU default engine), random weights, interleaved, at endoscopy LR s
 
 Chooses what to train (issue 26): the reference is today's default, srgan-x4-lite (progressive: two x2
 upsamplers and a 9x9 tail at 4x) at the default tiling; the candidates keep the same residual body on the
-LR grid with one sub-pixel x4 tail (`arch="lr-space"`, streamsr/model.py). Each candidate runs at several
-tile sizes, since an engine that accepts any shape need not use small tiles (halo 8 at tile >= 64).
+LR grid with one sub-pixel x4 tail (`arch="lr-space"`, streamsr/model.py). Every shape, the reference too,
+runs at several tile sizes (halo 6), since an engine that accepts any shape need not use small tiles.
 
 Every repetition runs every (shape, tile) once on the same frame in turn, so a shared machine slows them
 alike; the table gives the median ms per frame over repetitions, fps, and the speed ratio to the reference
@@ -58,18 +58,23 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--sizes", default="128x96,384x288")
     ap.add_argument("--tiles", default="32,64,96,128")
+    ap.add_argument("--candidates", default="", help="lr-space shapes BxC, e.g. 4x32,8x32 (default: all)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    tiles = [int(x) for x in args.tiles.split(",")]
+    if args.candidates:
+        CANDIDATES[:] = [tuple(int(v) for v in c.split("x")) for c in args.candidates.split(",")]
     torch.set_num_threads(torch.get_num_threads())
     rng = np.random.default_rng(0)
     frames = {f"{w}x{h}": Frame(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), seq=0) for w, h in sizes}
 
     cases = [Case(preset=REFERENCE, tile=DEFAULT_TILE, halo=DEFAULT_HALO)]
+    cases += [Case(preset=REFERENCE, tile=t, halo=DEFAULT_HALO) for t in tiles if t != DEFAULT_TILE]
     for b, c in CANDIDATES:
         p = Preset(name=f"lr-space {b}x{c}", blocks=b, channels=c, arch="lr-space")
-        for t in (int(x) for x in args.tiles.split(",")):
-            cases.append(Case(preset=p, tile=t, halo=DEFAULT_HALO if t <= 32 else 8))
+        for t in tiles:
+            cases.append(Case(preset=p, tile=t, halo=DEFAULT_HALO))
     cache = tempfile.mkdtemp(prefix="streamsr-gen-bench-")
     models: dict[str, Enhancer] = {}
     for case in cases:

@@ -516,3 +516,49 @@ def test_onnxruntime_runs_large_batches_in_chunks(built, tiles, reference, monke
     out = engine.run(tiles)  # 8 tiles -> chunks of 3, 3, 2
     assert out.shape == reference.shape
     assert rel_error(out, reference) < REL_BOUND["fp32"]
+
+
+# ---- lr-space generators on every engine ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def lr_space_model() -> Generator:
+    """An lr-space generator in inference form with a non-zero tail (a fresh one is plain bicubic)."""
+    torch.manual_seed(2)
+    gen = Generator("srgan-x4-lr-tiny")
+    torch.nn.init.normal_(gen.tail.weight, std=0.05)
+    for m in gen.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.1, 0.1)
+            m.running_var.uniform_(0.5, 1.5)
+    return fold_for_inference(gen.eval())
+
+
+def _lr_space_cases() -> list:
+    cases = [("torch", "fp32", "cpu"), ("torch", "bf16", "cpu"), ("onnxruntime", "fp32", "cpu"),
+             ("torch-compile", "fp16", "cuda"), ("tensorrt", "fp16", "cuda"), ("tensorrt", "fp32", "cuda")]
+    params = []
+    for name, precision, device in cases:
+        marks = [pytest.mark.cuda] if device == "cuda" else []
+        if name == "tensorrt":
+            marks.append(pytest.mark.tensorrt)
+        params.append(pytest.param(name, precision, device, id=f"{name}-{precision}", marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("name,precision,device", _lr_space_cases())
+def test_lr_space_generator_runs_on_every_engine(lr_space_model, tiles, tmp_path, name, precision, device):
+    """The lr-space graph (replicate pad + grouped conv skip, PixelShuffle(4)) through each engine vs eager."""
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    reason = backends.unavailable_reason(name, device, precision)
+    if reason:
+        pytest.skip(reason)
+    with torch.inference_mode():
+        ref = copy.deepcopy(lr_space_model)(tiles)
+    engine = build_engine(name, copy.deepcopy(lr_space_model), device=device, precision=precision, batch=BATCH,
+                          window=WINDOW, cache_dir=tmp_path)
+    out = engine.run(tiles.to(device))
+    assert out.shape == (BATCH, 3, 4 * WINDOW, 4 * WINDOW)
+    assert rel_error(out, ref) < REL_BOUND[precision]
