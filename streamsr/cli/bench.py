@@ -74,8 +74,10 @@ def bench(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
     quiet: bool = typer.Option(False, "-q", "--quiet", help="No progress lines on stderr."),
 ) -> None:
-    """Measure per-stage and end-to-end latency (p50/p95/p99/max), fps, efficiency and speed-ups; print the table
-    for every size and weights asked for, then one verdict line each (fps, p99, keeps up with 25/30 fps?)."""
+    """Measure per-stage and end-to-end latency (p50/p95/p99/max), fps, efficiency and speed-ups; print the table.
+
+    With several --size and --weights, every pair is measured and printed in turn; the run ends with one
+    verdict line per pair (fps, p99 latency, whether it keeps up with 25 and 30 fps here)."""
     sizes = [_size(s) for s in size] if size else [(None, None)]
     runs = [None] if not weights else [str(resolve_weights(w)) for w in weights]
     cuda = device.startswith("cuda") or (device == "auto" and _cuda())
