@@ -142,7 +142,10 @@ def main() -> None:
     except ClickException as e:
         print(f"streamsr: error: {e.format_message()}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except Abort:
+    except Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Ctrl-C/SIGTERM before a command could handle it
+            print("streamsr: interrupted", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
         print("streamsr: aborted", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     if isinstance(code, int) and code:
