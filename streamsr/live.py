@@ -118,7 +118,8 @@ class LiveResult:
     newest-frame policy skipped because the enhancer was behind the source; unfinished: in flight when it
     stopped). Publisher (None fields without one): published frames, slow_subscriber_events (times a
     subscriber's queue was full, so it missed frames until it caught up; each viewer counts its own exact
-    misses), bytes_published, refused handshakes. Source: reconnects, size_changes. recording: the segments
+    misses), bytes_published, refused handshakes. Source: reconnects; size_changes: times the
+    frames out changed size (a source back at another resolution, or a stream that changed it mid-flight). recording: the segments
     written (rec.mp4, rec.001.mp4, ...). latency: capture->emitted over the run's last 10 000 frames.
     interrupted: ended by Ctrl-C/SIGTERM (KeyboardInterrupt); failure: why it ended early, one line, or None."""
 
@@ -282,7 +283,8 @@ class LiveRun:
         latencies: deque[float] = deque(maxlen=10_000)  # capture -> emitted, ms, for the result
         recent: deque[Timeline] = deque()
         t_start = time.monotonic()
-        window = {"t": t_start, "in": 0, "out": 0, "low": 0, "hinted": False, "segments": 0}
+        window = {"t": t_start, "in": 0, "out": 0, "low": 0, "hinted": False, "segments": 0,
+                  "size": None}
 
         def on_frame(frame: Frame) -> None:
             lat = frame.timeline.span_ms("captured", "emitted")
@@ -290,6 +292,10 @@ class LiveRun:
                 latencies.append(lat)
             if spec.frames is not None and stats.frames_out >= spec.frames:
                 stop.set()
+            size = (frame.width, frame.height)
+            if window["size"] is not None and size != window["size"]:
+                result.size_changes += 1
+            window["size"] = size
             if recorder is not None and len(recorder.segments) > window["segments"]:
                 window["segments"] = len(recorder.segments)
                 self._notice(f"frame size changed to {frame.width}x{frame.height}: recording continues in a new "
@@ -337,7 +343,6 @@ class LiveRun:
             result.dropped, result.unfinished = stats.dropped, stats.unfinished
             result.latency = summarize_ms(list(latencies))
             result.reconnects = _reconnects(src)
-            result.size_changes = getattr(src, "size_changes", 0) if isinstance(src, ReconnectingSource) else 0
             if publisher is not None:
                 result.published, result.slow_subscriber_events = publisher.sent, publisher.dropped_slow
                 result.bytes_published, result.refused = publisher.bytes_sent, publisher.refused
