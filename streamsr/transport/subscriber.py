@@ -40,8 +40,8 @@ class SubscriberStats:
     conflated: valid frames overwritten by a newer one before the consumer took them (newest-wins);
     seq_gaps: frames missing between consecutive accepted seqs (dropped upstream or by the publisher's
     HWM); publisher_drops: of those, frames the publisher dropped for this subscriber (its queue was full:
-    the consumer or the network was too slow), from gaps in the publisher's message numbers (a restarted
-    publisher starts again and is not counted); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart);
+    the consumer or the network was too slow), from gaps in the publisher's message numbers `n` (a restarted
+    publisher starts again and is not counted; last_number: the last `n` seen); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart);
     dropped_connections: connections to the publisher that ended (publisher gone, a message part over the
     size limit, a failed CURVE handshake) and were reopened; handshakes_failed: CURVE handshakes the
     publisher refused or that failed (wrong keys); undecodable: received frames whose JPEG payload passed
@@ -60,7 +60,7 @@ class SubscriberStats:
     publisher_drops: int = 0
     last_malformed: str | None = None
     _last_seq: int | None = field(default=None, repr=False)
-    _last_number: int | None = field(default=None, repr=False)
+    last_number: int | None = None
 
 
 class Subscriber:
@@ -166,9 +166,9 @@ class Subscriber:
                 st.seq_gaps += header.seq - st._last_seq - 1
         st._last_seq = header.seq
         n = header.number
-        if n is not None and st._last_number is not None and n > st._last_number:
-            st.publisher_drops += n - st._last_number - 1
-        st._last_number = n
+        if n is not None and st.last_number is not None and n > st.last_number:
+            st.publisher_drops += n - st.last_number - 1
+        st.last_number = n
         return header, pixels
 
     def _watch_connection(self) -> None:
