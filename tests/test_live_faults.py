@@ -355,3 +355,19 @@ def test_log_warnings_get_a_line_of_their_own_under_the_status_line(capsys):
     assert "\nstream udp://x stalled; reopening it\n" in err
     assert "\nstreamsr: hint: something\n" in err
     assert err.endswith("\n")
+
+
+def test_a_second_signal_while_finishing_is_ignored_for_a_grace_period(capsys, monkeypatch):
+    """The first Ctrl-C/SIGTERM interrupts; one more while the recording is being finished must not cut the
+    encoder's flush short (it is ignored, with a line saying so); after the grace period one interrupts again."""
+    import streamsr.cli as cli
+
+    cli._first_signal.clear()
+    with pytest.raises(KeyboardInterrupt):
+        cli._raise_keyboard_interrupt(signal.SIGINT, None)
+    cli._raise_keyboard_interrupt(signal.SIGTERM, None)  # ignored
+    assert "still finishing the outputs; SIGTERM ignored" in capsys.readouterr().err
+    monkeypatch.setattr(cli, "SIGNAL_GRACE_S", 0.0)
+    with pytest.raises(KeyboardInterrupt):
+        cli._raise_keyboard_interrupt(signal.SIGINT, None)
+    cli._first_signal.clear()
