@@ -9,7 +9,13 @@ at the end the counts must add up:
 - slow viewer: frames received + dropped for it by the publisher (gaps in `n`) + the tail it never got
   (published after its last frame) = published.
 
-    nice -n 19 python benchmarks/soak.py [--minutes 10] [--source synthetic:128x96@10] [--out benchmarks/results]
+    nice -n 19 python benchmarks/soak.py [--minutes 10] [--source synthetic:128x96@10] [--tiny]
+                                         [--stem soak] [--out benchmarks/results]
+
+--tiny enhances with an untrained tiny generator (srgan-x4-tiny) instead of the shipped weights: the soak
+does not measure the model, and a fast one makes the stream outrun the slow viewer on a small CPU, so the
+publisher's drops for it are exercised too (with the shipped model on a loaded 2-core CPU the stream is
+slower than the slow viewer).
 """
 
 from __future__ import annotations
@@ -71,6 +77,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--source", default="synthetic:128x96@10")
+    ap.add_argument("--tiny", action="store_true", help="an untrained tiny generator: a fast stream")
+    ap.add_argument("--stem", default="soak")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = ap.parse_args()
     endpoint = f"tcp://127.0.0.1:{free_port()}"
@@ -78,12 +86,20 @@ def main() -> None:
     cli = [sys.executable, "-m", "streamsr"]
     with tempfile.TemporaryDirectory() as tmp:
         rec = Path(tmp) / "soak.mp4"
+        weights: list[str] = []
+        if args.tiny:
+            import torch
+
+            from streamsr.model import Generator, save_weights
+
+            torch.manual_seed(0)
+            weights = ["--weights", str(save_weights(Generator("srgan-x4-tiny"), Path(tmp) / "tiny.safetensors"))]
         fast = subprocess.Popen([*cli, "view", endpoint, "--timeout", "20", "-q"], stderr=subprocess.PIPE, text=True,
                                 env=env)
         slow = subprocess.Popen([sys.executable, "-c", _SLOW, endpoint], stdout=subprocess.PIPE, text=True, env=env)
         time.sleep(3)
         streamer = subprocess.Popen([*cli, "stream", args.source, "--publish", endpoint, "--wire", "jpeg", "--record",
-                                     str(rec), "--wait-subscriber", "60", "--device", "cpu", "-q"],
+                                     str(rec), "--wait-subscriber", "60", "--device", "cpu", *weights, "-q"],
                                     stderr=subprocess.PIPE, text=True, env=env)
         procs = {"stream": streamer, "fast view": fast, "slow viewer": slow}
         samples: list[dict] = []
@@ -120,7 +136,8 @@ def main() -> None:
     s = json.loads(slow_out.strip().splitlines()[-1])
     tail = published - 1 - s["last_n"]
     rows = {
-        "minutes": args.minutes, "source": args.source, "stream_exit": streamer.returncode,
+        "minutes": args.minutes, "source": args.source, "model": "srgan-x4-tiny (untrained)" if args.tiny else
+        "shipped weights", "stream_exit": streamer.returncode,
         "stream": {"in": n_in, "out": out, "dropped": dropped, "in_flight": unfinished, "published": published,
                    "kib_per_frame": int(kib), "queue_full_episodes": int(episodes or 0), "recorded": recorded,
                    "adds_up": n_in == out + dropped + unfinished and published == out == recorded},
@@ -132,7 +149,7 @@ def main() -> None:
     }
     print(json.dumps({k: v for k, v in rows.items() if k != "rss_mib"}, indent=1))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "soak.json").write_text(json.dumps(rows, indent=1) + "\n")
+    (args.out / f"{args.stem}.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = []
     for name in procs:
         vals = [x[name] for x in samples if x[name] is not None]
@@ -143,7 +160,7 @@ def main() -> None:
     md = ["| process | RSS at 1 min (MiB) | RSS at the end | max | growth after the first minute |",
           "|---|---|---|---|---|", *lines, "", "```", json.dumps({k: v for k, v in rows.items() if k != "rss_mib"},
                                                                    indent=1), "```"]
-    (args.out / "soak.md").write_text("\n".join(md) + "\n")
+    (args.out / f"{args.stem}.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
 

@@ -103,7 +103,7 @@ def test_network_source_killed_and_back_at_another_size_continues_into_a_segment
     assert streamer.returncode == 130, err
     assert "Traceback" not in err
     before, after = decode_all(rec), decode_all(tmp_path / "rec.001.mp4")
-    assert len(before) >= 3 and all((f.width, f.height) == (128, 96) for f in before)
+    assert len(before) >= 1 and all((f.width, f.height) == (128, 96) for f in before)
     assert len(after) >= 1 and all((f.width, f.height) == (160, 128) for f in after)
     m = re.search(r"1 size change\(s\).*recorded (\S+) \((\d+) frames, 128x96\), (\S+) \((\d+) frames, 160x128\)", err)
     assert m, err
@@ -149,7 +149,7 @@ def test_view_records_a_publisher_restarted_at_another_odd_size(tmp_path):
     port = free_tcp_port()
     endpoint = f"tcp://127.0.0.1:{port}"
     rec = tmp_path / "seen.mp4"
-    view = popen_cli("view", endpoint, "--all-frames", "--record", str(rec), "--timeout", "4", "-q")
+    view = popen_cli("view", endpoint, "--all-frames", "--record", str(rec), "--timeout", "6", "-q")
     try:
         for w, h, n in ((32, 24, 6), (63, 47, 5)):
             with Publisher(endpoint) as pub:
@@ -228,7 +228,7 @@ def test_nested_and_overflowing_headers_do_not_stop_a_viewer(tmp_path):
     port = raw.bind_to_random_port("tcp://127.0.0.1")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     view = subprocess.Popen([sys.executable, "-c", _VIEW_JSON, f"tcp://127.0.0.1:{port}", "--all-frames",
-                             "--timeout", "2", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                             "--timeout", "4", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert _new_subscription(raw, 60), "viewer never subscribed"
         time.sleep(0.3)

@@ -639,7 +639,7 @@ def test_publisher_counts_slow_subscriber_drops_and_the_subscriber_counts_its_ex
             f.seq = i
             pub.write(f)
         received = 0
-        while sub.recv(timeout=1.0) is not None:
+        while sub.recv(timeout=2.0) is not None:  # until its queues are empty
             received += 1
         time.sleep(0.2)
         frames[0].seq = 150
