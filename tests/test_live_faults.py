@@ -371,3 +371,45 @@ def test_a_second_signal_while_finishing_is_ignored_for_a_grace_period(capsys, m
     with pytest.raises(KeyboardInterrupt):
         cli._raise_keyboard_interrupt(signal.SIGINT, None)
     cli._first_signal.clear()
+
+
+class _FakeConnection:
+    """A connection ReconnectingSource can open: `n` frames of w x h, then lost."""
+
+    def __init__(self, w: int, h: int, n: int) -> None:
+        from fractions import Fraction
+
+        from streamsr.sources import SourceLost
+
+        self.width, self.height, self.n = w, h, n
+        self.rate, self.time_base, self.codec = Fraction(25), Fraction(1, 25), "fake"
+        self._lost = SourceLost
+
+    def __iter__(self):
+        for i in range(self.n):
+            yield synthetic_image(i, self.width, self.height), i, time.monotonic_ns()
+        raise self._lost(f"fake {self.width}x{self.height} ended")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_source_reopened_at_another_size_carries_on_at_that_size(caplog):
+    """ReconnectingSource used to raise "came back at 40x32, was 32x24"; now it says so and carries on, with
+    seq continuing, and counts the change (the recording then starts a segment)."""
+    from streamsr.sources import LiveOptions, ReconnectingSource
+
+    sizes = iter([(32, 24), (40, 32)])
+    src = ReconnectingSource(lambda: _FakeConnection(*next(sizes, (40, 32)), 3), label="fake scope",
+                             options=LiveOptions(backoff_initial=0.01, give_up_after=0))
+    with caplog.at_level(logging.WARNING, logger="streamsr.sources"):
+        got = []
+        for f in src:
+            got.append(f)
+            if len(got) == 6:
+                break
+    src.close()
+    assert [(f.width, f.height) for f in got] == [(32, 24)] * 3 + [(40, 32)] * 3
+    assert [f.seq for f in got] == list(range(6))
+    assert src.size_changes == 1 and src.size == (40, 32) and src.reconnects == 1
+    assert "fake scope came back at 40x32, was 32x24; continuing at the new size" in caplog.text
