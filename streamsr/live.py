@@ -28,7 +28,6 @@ from .frame import Frame, Timeline
 from .latency import LatencySummary, span_summary, summarize_ms
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
 from .sinks import LIVE_ENCODER, Display, EncoderOptions, Recorder, Segment, Sink, check_output_path
-from .tiling import DEFAULT_HALO, DEFAULT_TILE
 from .sources import CaptureOptions, FrameSource, LiveOptions, ReconnectingSource, open_source
 from .transport import DEFAULT_ENDPOINT, DEFAULT_PUB_HWM, CurveServer, Publisher, WireFormat, is_loopback, normalize_endpoint
 from .urls import redact_url
@@ -168,8 +167,8 @@ def stream(
     device: str = "auto",
     precision: str = "auto",
     batch: int = 16,
-    tile: int = DEFAULT_TILE,
-    halo: int = DEFAULT_HALO,
+    tile: int | None = None,
+    halo: int | None = None,
     weights: str | Path | None = None,
     preset: str | None = None,
     realtime: bool = False,
@@ -188,7 +187,7 @@ def stream(
     (endpoint; a bare port binds 127.0.0.1), `record` (a file; segments beside it on size changes),
     `display`. With none of them it publishes on tcp://127.0.0.1:5555. `wire`: raw, jpeg[:Q], or None =
     raw on loopback, JPEG 90 off the host. `enhancer`: a built Enhancer, else one is built from
-    engine/device/precision/batch/tile/halo/weights/preset (Enhancer.build; after the endpoint is bound and the record path checked, so a
+    engine/device/precision/batch/tile/halo/weights/preset (Enhancer.build; None = its default; after the endpoint is bound and the record path checked, so a
     refusal is instant). `stop`: set it (any thread) to end the run normally.
 
     Raises StreamSRError (one line) for what fails before frames flow: clear text off the host without
@@ -205,9 +204,10 @@ def stream(
         record=Path(record) if record is not None else None, encoder=encoder, overwrite=overwrite,
         display=display, frames=frames, duration=duration,
     )
+    build = dict(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
+                 weights=weights, preset=preset)
     return LiveRun(spec, on_status=on_status, on_notice=on_notice).run(
-        source, enhancer=enhancer, build=dict(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
-                                              halo=halo, weights=weights, preset=preset),
+        source, enhancer=enhancer, build={k: v for k, v in build.items() if v is not None},
         open_args=dict(realtime=realtime, loop=loop, capture=capture, live=live, av_options=av_options), stop=stop)
 
 
