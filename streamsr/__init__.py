@@ -1,8 +1,9 @@
 """streamsr: real-time 4x super-resolution (SRGAN / SRResNet) for endoscopy video.
 
 The few names a library user needs (README.md, "Python API"; the command line is `streamsr --help`):
-`upscale(image)` and `enhance_video(input, output)` for one call, `Enhancer.build(...)` to hold an enhancer
-yourself, and the error family. Names are imported on first use (PEP 562), so `import streamsr` (or
+`upscale(image)` and `enhance_video(input, output)` for one call, `stream(source, publish=..., record=...)`
+for a live source (returns a `LiveResult`), `Enhancer.build(...)` to hold an enhancer yourself, and the
+error family. Names are imported on first use (PEP 562), so `import streamsr` (or
 `streamsr.transport` in a viewer) does not pay for importing torch until a name needs it.
 """
 
@@ -36,6 +37,8 @@ _EXPORTS = {
     "Publisher": "transport",
     "Subscriber": "transport",
     "Tiler": "tiling",
+    "stream": "live",
+    "LiveResult": "live",
 }
 
 __all__ = sorted(_EXPORTS)

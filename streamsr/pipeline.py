@@ -14,6 +14,7 @@ is interrupted (`FrameSource.interrupt`) so a reader blocked waiting for the nex
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections import deque
@@ -25,6 +26,8 @@ from .errors import Interrupted
 from .frame import Frame, Timeline
 from .sinks import Sink
 from .sources import FrameSource
+
+log = logging.getLogger(__name__)
 
 _END = object()
 
@@ -140,6 +143,23 @@ def _enhance_stage(inbox: "queue.Queue | _NewestSlot", outbox: queue.Queue, enha
             enhancer.abandon()
 
 
+def _finish_all(sinks: Sequence[Sink], how: str) -> None:
+    """Call `close` or `abort` on every sink, even when one of them raises (a publisher that fails to close
+    must not keep a recording after it from being finished); then raise the first error, if any. An abort
+    that fails is logged: the error that caused the abort is the one to report."""
+    first: BaseException | None = None
+    for sink in sinks:
+        try:
+            getattr(sink, how)()
+        except Exception as e:  # noqa: BLE001
+            if how == "abort":
+                log.warning("while stopping after an error: %s", e)
+            elif first is None:
+                first = e
+    if first is not None:
+        raise first
+
+
 def run_pipeline(
     source: FrameSource,
     enhancer: Enhancer,
@@ -152,8 +172,8 @@ def run_pipeline(
 ) -> PipelineStats:
     """Run until the source ends (or `stop` is set), then close every sink. Returns the run's stats.
 
-    Any exception in a stage stops all stages, aborts the sinks (their partial outputs are removed) and is
-    re-raised here. KeyboardInterrupt becomes `Interrupted` after sinks are aborted — or closed, when
+    Any exception in a stage stops all stages, aborts the sinks (their partial outputs are removed — except
+    a live Recorder's, which finishes its file on abort too) and is re-raised here. KeyboardInterrupt becomes `Interrupted` after sinks are aborted — or closed, when
     `config.finish_on_interrupt`. `on_frame` is called from the writer thread after each frame is emitted.
     `stats`: an object to fill in (so a caller can watch the counts while the run goes on, and still has
     them when the run ends in an exception); a new one by default.
@@ -238,13 +258,11 @@ def run_pipeline(
         if keep is not None:
             del stats.timelines[:-keep]
     if errors or (interrupted and not config.finish_on_interrupt):
-        for sink in sinks:
-            sink.abort()
+        _finish_all(sinks, "abort")
         if errors:
             raise errors[0]
         raise Interrupted("interrupted; partial output removed")
-    for sink in sinks:
-        sink.close()
+    _finish_all(sinks, "close")
     if interrupted:
         raise Interrupted("interrupted; outputs finished and closed")
     return stats

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import av
 import cv2
+import numpy as np
 
 from .errors import InputError, OutputError
 from .frame import Frame, now_ns
@@ -168,13 +169,15 @@ class _StreamCopier:
 
 class _AtomicOutput:
     """An output container written under `partial_path(path)` and moved into place only by `_finish()`;
-    `abort()` and any error delete it. With `streams_from`, that file's audio/subtitle/data streams are
-    copied in (`_copier`)."""
+    `abort()` and any error delete it — unless `keep_on_error` (a live recording, which may be the only copy
+    of a procedure): then a file that cannot be finished is left as it is, under its partial name. With
+    `streams_from`, that file's audio/subtitle/data streams are copied in (`_copier`)."""
 
-    def __init__(self, path: Path, *, options: dict[str, str], overwrite: bool) -> None:
+    def __init__(self, path: Path, *, options: dict[str, str], overwrite: bool, keep_on_error: bool = False) -> None:
         self.path = Path(path)
         check_output_path(self.path, overwrite=overwrite)
         self._tmp = partial_path(self.path)
+        self._keep_on_error = keep_on_error
         self._copier: _StreamCopier | None = None
         try:
             self._container = av.open(str(self._tmp), mode="w", options=options)
@@ -208,6 +211,10 @@ class _AtomicOutput:
                 self._copier.close()
             self._container.close()
         except (av.error.FFmpegError, OSError) as e:
+            if self._keep_on_error:
+                self._close_quietly()
+                raise OutputError(f"output {self.path}: finishing the file failed ({e}); what was written is "
+                                  f"kept as {self._tmp}") from None
             self._discard()
             raise OutputError(f"output {self.path}: finishing the file failed ({e})") from None
         os.replace(self._tmp, self.path)
@@ -215,13 +222,16 @@ class _AtomicOutput:
     def abort(self) -> None:
         self._discard()
 
-    def _discard(self) -> None:
+    def _close_quietly(self) -> None:
         for closer in (getattr(self, "_copier", None), getattr(self, "_container", None)):
             if closer is not None:
                 try:
                     closer.close()
-                except Exception:  # noqa: BLE001 - best effort while discarding; the file goes anyway
+                except Exception:  # noqa: BLE001 - best effort while discarding or giving up
                     pass
+
+    def _discard(self) -> None:
+        self._close_quietly()
         self._tmp.unlink(missing_ok=True)
 
 
@@ -250,10 +260,11 @@ class FileSink(_AtomicOutput):
         options: EncoderOptions = EncoderOptions(),
         streams_from: Path | None = None,
         overwrite: bool = False,
+        keep_on_error: bool = False,
     ) -> None:
         path = Path(path)
         self.time_base, mux_options = output_time_base(path, time_base) if time_base is not None else (None, {})
-        super().__init__(path, options=mux_options, overwrite=overwrite)
+        super().__init__(path, options=mux_options, overwrite=overwrite, keep_on_error=keep_on_error)
         self.width, self.height = width, height
         self.frames_written = 0
         self.moved_frames = 0
@@ -429,16 +440,51 @@ LIVE_ENCODER = EncoderOptions(codec="libx264", crf=20, preset="veryfast")
 """Recording default: x264 `veryfast` keeps up with 4x frames in real time where `medium` would not."""
 
 
+def segment_path(path: Path, index: int) -> Path:
+    """The file of a live recording's `index`-th segment: `path` itself for 0, then `rec.001.mp4`,
+    `rec.002.mp4`, ... beside it (same suffix, so the same container)."""
+    return path if index == 0 else path.with_name(f"{path.stem}.{index:03d}{path.suffix}")
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One finished (or kept) file of a live recording: where, how many frames, the recorded size in px
+    (even: see Recorder) and the size the frames had (odd sizes are padded by one row/column)."""
+
+    path: Path
+    frames: int
+    width: int
+    height: int
+    frame_width: int
+    frame_height: int
+
+    def describe(self) -> str:
+        padded = (f", {self.frame_width}x{self.frame_height} padded" if (self.width, self.height)
+                  != (self.frame_width, self.frame_height) else "")
+        return f"{self.path} ({self.frames} frames, {self.width}x{self.height}{padded})"
+
+
 class Recorder:
-    """Record a live stream to a video file: a FileSink opened at the first frame (its size is not known
+    """Record a live stream to video files: a FileSink opened at the first frame (its size is not known
     before), timed by the frames' capture times (`timeline.captured`, monotonic), so dropped frames,
     stalls and reconnects keep their wall-clock timing and the file stays playable.
 
     Timestamps are on the grid of the nominal `rate` (time base 1/rate), because the encoder's time base
     is 1/rate and finer stamps would collide after its rounding: timing is exact to half a frame period.
     A frame that would land on or before the previous one's slot (capture clock jumped back, or frames
-    came faster than `rate`) takes the next slot. Written atomically like FileSink: `close()` makes the
-    file appear, `abort()` removes it; no file at all when no frame arrived (`frames_written` 0).
+    came faster than `rate`) takes the next slot.
+
+    A live recording may be the only copy of a procedure, so it survives everything:
+    - a frame of another size (a source or publisher back at another resolution) finishes the current file
+      and starts the next segment, `segment_path(path, k)`: rec.mp4, rec.001.mp4, ... (an existing name
+      is skipped unless `overwrite`); each segment starts at time 0; `segments` lists them;
+    - odd sizes: 4:2:0 video (yuv420p, what every player decodes) needs even sizes, so a frame of odd width
+      or height is padded by repeating its last column / row (63x63 is recorded as 64x64; the extra pixels
+      duplicate the edge, nothing is scaled);
+    - `abort()` finishes the file exactly like `close()`: nothing recorded is ever deleted. A file that
+      cannot be finished (encoder or disk failure) is kept under its partial name and the error names it.
+    Until a segment is finished it is written as `partial_path(...)`, so no half-written file carries the
+    final name. No file at all when no frame arrived (`frames_written` 0).
     """
 
     def __init__(self, path: str | Path, *, rate: Fraction | float = 30, options: EncoderOptions = LIVE_ENCODER,
@@ -452,28 +498,73 @@ class Recorder:
         self._options = options
         self._overwrite = overwrite
         self._sink: FileSink | None = None
+        self._frame_size: tuple[int, int] | None = None  # (width, height) of the frames of this segment
+        self._next_index = 0
         self._t0: int | None = None
         self._last_pts = -1
+        self._done: list[Segment] = []
+        self._written_before = 0
 
     @property
     def frames_written(self) -> int:
-        return 0 if self._sink is None else self._sink.frames_written
+        """Frames recorded, all segments together."""
+        return self._written_before + (0 if self._sink is None else self._sink.frames_written)
+
+    @property
+    def segments(self) -> list[Segment]:
+        """The segments finished so far, in order (after close()/abort(): all of them)."""
+        return list(self._done)
+
+    def _open_segment(self, width: int, height: int) -> None:
+        path = segment_path(self.path, self._next_index)
+        while self._next_index and path.exists() and not self._overwrite:
+            self._next_index += 1
+            path = segment_path(self.path, self._next_index)
+        self._next_index += 1
+        self._sink = FileSink(path, width=width + width % 2, height=height + height % 2, rate=self._rate,
+                              time_base=self._time_base, options=self._options, overwrite=self._overwrite,
+                              keep_on_error=True)
+        self._frame_size = (width, height)
+        self._t0 = None
+        self._last_pts = -1
+
+    def _finish_segment(self) -> None:
+        sink, self._sink = self._sink, None
+        if sink is None:
+            return
+        self._written_before += sink.frames_written
+        w, h = self._frame_size
+        done = Segment(path=sink.path, frames=sink.frames_written, width=sink.width, height=sink.height,
+                       frame_width=w, frame_height=h)
+        try:
+            sink.close()
+        except OutputError:  # kept under its partial name (keep_on_error); the error says so
+            self._done.append(Segment(path=partial_path(sink.path), frames=done.frames, width=done.width,
+                                      height=done.height, frame_width=w, frame_height=h))
+            raise
+        self._done.append(done)
 
     def write(self, frame: Frame) -> None:
+        """Record `frame` (RGB (H, W, 3) uint8, any size: a new size starts a new segment)."""
         t = frame.timeline.captured or frame.timeline.received or now_ns()
+        if self._sink is not None and self._frame_size != (frame.width, frame.height):
+            self._finish_segment()
         if self._sink is None:
-            self._sink = FileSink(self.path, width=frame.width, height=frame.height, rate=self._rate,
-                                  time_base=self._time_base, options=self._options, overwrite=self._overwrite)
+            self._open_segment(frame.width, frame.height)
+        if self._t0 is None:
             self._t0 = t
         pts = max(round((t - self._t0) / 1e9 * self._rate), self._last_pts + 1)
         self._last_pts = pts
-        self._sink.write(Frame(image=frame.image, seq=frame.seq, pts=pts, time_base=self._time_base,
+        image = frame.image
+        if image.shape[0] % 2 or image.shape[1] % 2:
+            image = np.pad(image, ((0, image.shape[0] % 2), (0, image.shape[1] % 2), (0, 0)), mode="edge")
+        self._sink.write(Frame(image=image, seq=frame.seq, pts=pts, time_base=self._time_base,
                                scale=frame.scale, timeline=frame.timeline))
 
     def close(self) -> None:
-        if self._sink is not None:
-            self._sink.close()
+        """Finish the current segment (flush, write the index, move it into place)."""
+        self._finish_segment()
 
     def abort(self) -> None:
-        if self._sink is not None:
-            self._sink.abort()
+        """The same as close(): a live recording is finished, never discarded."""
+        self._finish_segment()

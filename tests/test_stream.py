@@ -53,17 +53,17 @@ SUMMARY = re.compile(r"(\d+) frames out of (\d+) in ([\d.]+) s \(([\d.]+) fps\),
 
 @pytest.fixture
 def run_stats(monkeypatch) -> list[PipelineStats]:
-    """The PipelineStats of each run_pipeline call `streamsr stream` makes in this test (in process)."""
-    import streamsr.cli.stream as stream_cli
+    """The PipelineStats of each run_pipeline call `streamsr stream` (its runner) makes in this test (in process)."""
+    import streamsr.live as live_runner
 
     runs: list[PipelineStats] = []
-    real = stream_cli.run_pipeline
+    real = live_runner.run_pipeline
 
     def recording(*args, stats: PipelineStats, **kwargs) -> PipelineStats:
         runs.append(stats)
         return real(*args, stats=stats, **kwargs)
 
-    monkeypatch.setattr(stream_cli, "run_pipeline", recording)
+    monkeypatch.setattr(live_runner, "run_pipeline", recording)
     return runs
 
 
@@ -141,8 +141,9 @@ def test_stream_enhances_a_udp_mpegts_source_live(tmp_path, tiny_weights, run_st
 
 
 def test_sigterm_and_ctrl_c_stop_stream_and_view_with_playable_recordings(tmp_path, tiny_weights):
-    """A running `stream` gets SIGTERM and a running `view` gets SIGINT (Ctrl-C): both exit 0 and each
-    leaves a finished, decodable recording (no .partial file)."""
+    """A running `stream` gets SIGTERM and a running `view` gets SIGINT (Ctrl-C): both print their summary,
+    exit 130 (the one exit status of a stop by signal) and leave a finished, decodable recording (no .partial
+    file)."""
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     out, rec = tmp_path / "live.mp4", tmp_path / "seen.mp4"
     viewer = popen_cli("view", endpoint, "--record", str(rec), "-q")
@@ -163,9 +164,10 @@ def test_sigterm_and_ctrl_c_stop_stream_and_view_with_playable_recordings(tmp_pa
     finally:
         for p in procs:
             p.kill()
-    assert streamer.returncode == 0, stream_err
-    assert viewer.returncode == 0, view_err
+    assert streamer.returncode == 130, stream_err
+    assert viewer.returncode == 130, view_err
     assert "stopped;" in stream_err and "stopped; received" in view_err
+    assert "Traceback" not in stream_err + view_err
     for path, partial in zip((out, rec), partials):
         assert path.exists() and not partial.exists()
         frames = decode_all(path)
@@ -328,5 +330,5 @@ def test_stream_counts_refused_unauthenticated_subscribers(capsys, tmp_path, tin
                              "--weights", str(tiny_weights), "-q")
         assert plain.recv(timeout=0) is None
     assert code == 0, err
-    m = re.search(r"published \d+, refused (\d+) unauthenticated connection attempt\(s\)", err)
+    m = re.search(r"published \d+ \([^)]*\), refused (\d+) unauthenticated connection attempt\(s\)", err)
     assert m and int(m.group(1)) >= 1, err

@@ -18,6 +18,7 @@ from streamsr.errors import TransportError
 from streamsr.frame import Frame, now_ns
 from streamsr.sources import synthetic_image
 from streamsr.transport import (
+    MAX_HEADER_BYTES,
     WIRE_VERSION,
     ClearTextRefused,
     CurveClient,
@@ -25,6 +26,7 @@ from streamsr.transport import (
     MalformedMessage,
     Publisher,
     Subscriber,
+    WireFormat,
     encode_frame,
     is_loopback,
     normalize_endpoint,
@@ -424,3 +426,228 @@ def test_recv_times_out_without_a_publisher():
     with Subscriber("tcp://127.0.0.1:1", conflate=True) as sub:
         assert sub.recv(timeout=0.3) is None
         assert list(sub.frames(timeout=0.3)) == []
+
+
+def _generated_malformed(rng: np.random.Generator, n: int) -> list[list[bytes]]:
+    """`n` generated messages that are each not a valid frame: a valid header with one field replaced by a
+    random JSON value (wrong types, nesting, huge, negative or non-finite numbers), raw text splices (NaN,
+    Infinity, 1e999, 10**k digits, deep brackets), truncations, bloated headers, wrong part counts, JPEG
+    payloads that are not JPEGs or of another size, and random bytes."""
+    good, bgr = encode_frame(_frame(0))
+    h = json.loads(good)
+    pix = bgr.tobytes()
+    small_jpeg = encode_frame(_frame(0, w=16, h=8), wire=WireFormat("jpeg"))[1].tobytes()
+    keys = ["msg", "dtype", "shape", "v", "seq", "pts", "time_base", "pix_fmt", "scale", "repeated", "timeline",
+            "codec", "n"]
+
+    def value(depth: int = 0) -> object:
+        kind = int(rng.integers(0, 11))
+        if kind == 0:
+            return int(rng.integers(-2**62, 2**62)) * int(rng.choice([1, -1]))
+        if kind == 1:
+            return 10 ** int(rng.integers(19, 400)) * int(rng.choice([1, -1]))
+        if kind == 2:
+            return float(rng.normal()) * 10 ** float(rng.integers(0, 300))
+        if kind == 3:
+            return "x" * int(rng.integers(0, 200))
+        if kind == 4:
+            return None
+        if kind == 5:
+            return bool(rng.integers(0, 2))
+        if kind == 6 and depth < 6:
+            return [value(depth + 1) for _ in range(int(rng.integers(0, 4)))]
+        if kind == 7 and depth < 6:
+            return {str(int(rng.integers(0, 9))): value(depth + 1) for _ in range(int(rng.integers(0, 3)))}
+        if kind == 8:
+            return [int(rng.integers(-5, 5)), int(rng.integers(-5, 5)), int(rng.integers(-5, 5))]
+        if kind == 9:
+            nest = int(rng.integers(50, 3000))
+            return json.loads("[" * min(nest, 900) + "]" * min(nest, 900))  # nested but within Python's limit
+        return -1
+
+    def mutated() -> list[bytes]:
+        d = dict(h)
+        key = keys[int(rng.integers(0, len(keys)))]
+        while True:  # a value that really is wrong for this key
+            v = value()
+            d[key] = v
+            try:
+                parse_message([json.dumps(d).encode(), pix])
+            except MalformedMessage:
+                return [json.dumps(d).encode(), pix]
+
+    splices = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"-1e999", b"1" * 5000, b"[" * 8000, b"{\"a\":" * 2000,
+               b'"\\ud800"', b"9" * 30]
+
+    def spliced() -> list[bytes]:
+        target = [b'"seq":0', b'"scale":1', b'"v":1'][int(rng.integers(0, 3))]
+        key = target.split(b":")[0]
+        return [good.replace(target, key + b":" + splices[int(rng.integers(0, len(splices)))]), pix]
+
+    def jpeg_lies() -> list[bytes]:
+        which = int(rng.integers(0, 3))
+        d = dict(h, codec="jpeg")
+        if which == 0:
+            return [json.dumps(d).encode(), pix]  # raw pixels announced as JPEG
+        if which == 1:
+            return [json.dumps(d).encode(), small_jpeg]  # a real JPEG of another size
+        return [json.dumps(d).encode(), b"\xff\xd8" + bytes(rng.integers(0, 256, 50, dtype=np.uint8))]
+
+    gens = [
+        mutated, mutated, mutated, spliced, jpeg_lies,
+        lambda: [good[: int(rng.integers(0, len(good)))], pix],
+        lambda: [good + b" " * (MAX_HEADER_BYTES + 1 - len(good)), pix],
+        lambda: [good] * int(rng.choice([1, 3, 4])),
+        lambda: [good, pix[: int(rng.integers(0, len(pix)))]],
+        lambda: [bytes(rng.integers(0, 256, int(rng.integers(0, 300)), dtype=np.uint8)), pix],
+    ]
+    return [gens[int(rng.integers(0, len(gens)))]() for _ in range(n)]
+
+
+@pytest.mark.parametrize("conflate", [False, True])
+def test_fuzz_thousands_of_generated_malformed_messages_never_stop_the_receiver(conflate):
+    """3000 generated malformed messages (each checked to be refused by the parser, with MalformedMessage
+    and nothing else), a valid frame after every 30th, through the real Subscriber over TCP. Every valid
+    frame after them arrives (in order; with newest-wins, the last one), every message is counted as
+    received or malformed with a reason, and the receiver is still alive at the end."""
+    rng = np.random.default_rng(27)
+    bad = _generated_malformed(rng, 3000)
+    for parts in bad:
+        with pytest.raises(MalformedMessage):
+            parse_message(parts)
+    reasons: list[str] = []
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.XPUB)
+    raw.setsockopt(zmq.SNDHWM, 100_000)
+    port = raw.bind_to_random_port("tcp://127.0.0.1")
+    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, hwm=100_000, on_malformed=reasons.append)
+    try:
+        assert raw.poll(10_000), "subscriber never connected"
+        raw.recv()
+        good_seqs = []
+        for k, parts in enumerate(bad):
+            raw.send_multipart(parts)
+            if k % 30 == 29:
+                header, bgr = encode_frame(_frame(k))
+                raw.send_multipart([header, bgr.tobytes()])
+                good_seqs.append(k)
+        total = len(bad) + len(good_seqs)
+        got = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and sub.stats.malformed + sub.stats.received < total:
+            f = sub.recv(timeout=0.2)
+            if f is not None:
+                got.append(f)
+        while (f := sub.recv(timeout=0.3)) is not None:
+            got.append(f)
+        # still receiving after all that
+        header, bgr = encode_frame(_frame(10_000))
+        raw.send_multipart([header, bgr.tobytes()])
+        last = sub.recv(timeout=10)
+    finally:
+        sub.close()
+        raw.close(0)
+        ctx.term()
+    st = sub.stats
+    assert last is not None and last.seq == 10_000
+    assert st.received == len(good_seqs) + 1 and st.malformed == len(bad) == len(reasons)
+    assert st.undecodable == 0  # every lie was caught before decoding
+    assert all(r and len(r) <= 300 for r in reasons)
+    assert any("nested" in r for r in reasons) and any("64 bits" in r for r in reasons)
+    assert any("JPEG" in r for r in reasons) and any(str(MAX_HEADER_BYTES) in r for r in reasons)
+    assert all(np.array_equal(f.image, synthetic_image(f.seq, 32, 24)) for f in got)
+    if conflate:
+        assert got and got[-1].seq == good_seqs[-1]
+        assert len(got) + st.conflated == len(good_seqs)
+    else:
+        assert [f.seq for f in got] == good_seqs
+
+
+def test_jpeg_wire_round_trip_and_a_lying_jpeg_is_counted_not_raised():
+    """jpeg:90 frames decode to the image (lossy: small mean error) in a fraction of the raw bytes; a JPEG
+    whose frame header says the announced size but which has no image data passes the header checks, and
+    is counted (undecodable and malformed) when taken instead of raising; the next frame still arrives."""
+    w, h = 160, 120
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.XPUB)
+    port = raw.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        with Subscriber(f"tcp://127.0.0.1:{port}", conflate=False) as sub:
+            assert raw.poll(10_000), "subscriber never connected"
+            raw.recv()
+            good, jpg = encode_frame(_frame(0, w=w, h=h), wire=WireFormat.parse("jpeg:90"))
+            assert jpg.nbytes < w * h * 3 / 4
+            data = jpg.tobytes()
+            no_scan = data[: data.index(b"\xff\xda")] + b"\xff\xd9"  # headers only, then end of image
+            raw.send_multipart([good, data])
+            raw.send_multipart([good.replace(b'"seq":0', b'"seq":1'), no_scan])
+            header, jpg2 = encode_frame(_frame(2, w=w, h=h), wire=WireFormat("jpeg"))
+            raw.send_multipart([header, jpg2.tobytes()])
+            got = [sub.recv(timeout=10), sub.recv(timeout=10)]
+    finally:
+        raw.close(0)
+        ctx.term()
+    assert [f.seq for f in got] == [0, 2]
+    assert got[0].image.shape == (h, w, 3)
+    assert np.abs(got[0].image.astype(int) - synthetic_image(0, w, h)).mean() < 4
+    assert sub.stats.received == 3 and sub.stats.undecodable == sub.stats.malformed == 1
+    assert "decoded to nothing" in sub.stats.last_malformed
+
+
+def test_imagezmq_recv_jpg_reads_our_jpeg_frames():
+    """An unmodified imagezmq ImageHub().recv_jpg() reads `--wire jpeg` messages: the stream name and a JPEG
+    that cv2.imdecode turns into the BGR image."""
+    import cv2
+
+    imagezmq = pytest.importorskip("imagezmq")
+    with Publisher(EPHEMERAL, name="endo", wire=WireFormat("jpeg", 95)) as pub:
+        hub = imagezmq.ImageHub(open_port=pub.endpoint, REQ_REP=False)
+        try:
+            hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 5000)
+            _connected(pub)
+            for i in range(3):
+                pub.write(_frame(i, w=64, h=48))
+            received = [hub.recv_jpg() for _ in range(3)]
+        finally:
+            hub.close()
+    for i, (msg, jpg) in enumerate(received):
+        assert msg == "endo"
+        image = cv2.imdecode(np.frombuffer(jpg, dtype=np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (48, 64, 3)
+        assert np.abs(image.astype(int) - synthetic_image(i, 64, 48)[..., ::-1]).mean() < 4
+
+
+def test_wire_format_specs():
+    assert WireFormat.parse("raw") == WireFormat("raw")
+    assert WireFormat.parse("jpeg") == WireFormat("jpeg", 90)
+    assert WireFormat.parse("JPEG:75") == WireFormat("jpeg", 75)
+    for bad in ("jpeg:0", "jpeg:101", "jpeg:x", "png", "raw:5", ""):
+        with pytest.raises(ValueError, match="raw, jpeg or jpeg:QUALITY"):
+            WireFormat.parse(bad)
+
+
+def test_publisher_counts_slow_subscriber_drops_and_the_subscriber_counts_its_exact_misses():
+    """A subscriber that does not read while 150 frames of 512x384 (590 KB) go out fills its queue (publisher
+    HWM 2, its own 1, and the kernel's socket buffers): the publisher counts the times it found the queue
+    full, the frames still went out (sent == 150), and once the subscriber reads again, every published
+    message number is either received or counted as dropped by the publisher for it."""
+    frames = [_frame(i, w=512, h=384) for i in range(4)]
+    with Publisher(EPHEMERAL, hwm=2) as pub, Subscriber(pub.endpoint, conflate=False, hwm=1) as sub:
+        _connected(pub)
+        for i in range(150):
+            f = frames[i % 4]
+            f.seq = i
+            pub.write(f)
+        received = 0
+        while sub.recv(timeout=2.0) is not None:  # until its queues are empty
+            received += 1
+        time.sleep(0.2)
+        frames[0].seq = 150
+        pub.write(frames[0])  # after catching up: closes the gap at the tail
+        assert sub.recv(timeout=10) is not None
+        received += 1
+    assert pub.sent == 151 and pub.dropped_slow >= 1
+    st = sub.stats
+    assert st.received == received and st.publisher_drops > 0
+    assert st.received + st.publisher_drops == 151
+    assert st.seq_gaps == st.publisher_drops  # here every missing seq is a publisher drop

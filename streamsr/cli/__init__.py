@@ -13,6 +13,7 @@ import importlib
 import logging
 import signal
 import sys
+import time
 from typing import Any
 
 import typer
@@ -115,7 +116,20 @@ def usage_message(e: UsageError) -> str:
     return f"{e.format_message().rstrip('.')}{where}"
 
 
+SIGNAL_GRACE_S = 10.0
+"""After a first Ctrl-C/SIGTERM, further ones are ignored this long: the outputs are being finished (a live
+recording closed playable, which takes well under a second), and a second Ctrl-C landing inside the encoder's
+flush would leave it unplayable. After that a signal interrupts again (a hung finish can still be ended)."""
+_first_signal: list[float] = []
+
+
 def _raise_keyboard_interrupt(signum: int, _frame: object) -> None:
+    now = time.monotonic()
+    if _first_signal and now - _first_signal[0] < SIGNAL_GRACE_S:
+        print(f"streamsr: still finishing the outputs; {signal.Signals(signum).name} ignored (again after "
+              f"{SIGNAL_GRACE_S:g} s to abandon them)", file=sys.stderr)
+        return
+    _first_signal[:] = [now]
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
@@ -123,6 +137,7 @@ def main() -> None:
     """Console-script entry point. SIGINT and SIGTERM both stop a run cleanly (installed explicitly, since a
     parent that started us in the background may have set SIGINT to be ignored)."""
     logging.basicConfig(level=logging.WARNING, format="streamsr: %(message)s")
+    _first_signal.clear()
     signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
@@ -142,7 +157,10 @@ def main() -> None:
     except ClickException as e:
         print(f"streamsr: error: {e.format_message()}", file=sys.stderr)
         sys.exit(e.exit_code)
-    except Abort:
+    except Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):  # Ctrl-C/SIGTERM before a command could handle it
+            print("streamsr: interrupted", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
         print("streamsr: aborted", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     if isinstance(code, int) and code:

@@ -1,26 +1,23 @@
-"""`streamsr stream SOURCE --publish ENDPOINT [--record out.mp4] [--display]`: live 4x enhancement."""
+"""`streamsr stream SOURCE [--publish ENDPOINT] [--record out.mp4] [--display]`: live 4x enhancement.
+
+Parses the options and calls the live runner (`streamsr.live.stream`); prints its notices, a status line
+and the summary."""
 
 from __future__ import annotations
 
 import sys
-import threading
-import time
-from collections import deque
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..enhancer import Enhancer
 from ..errors import InputError, Interrupted
-from ..frame import Frame
-from ..latency import span_summary, summarize_ms
-from ..pipeline import PipelineConfig, PipelineStats, run_pipeline
-from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
-from ..sources import CaptureOptions, FrameSource, LiveOptions, ReconnectingSource, open_source
-from ..transport import DEFAULT_PUB_HWM, CurveServer, Publisher, is_loopback, normalize_endpoint
-from ..urls import redact_url
-from .common import LiveStatus, fmt_ms, parse_size
+from ..latency import LatencySummary
+from ..live import LiveResult, LiveStatus, clear_text_warning, resolve_wire, stream as run_stream
+from ..sinks import EncoderOptions
+from ..sources import CaptureOptions, LiveOptions
+from ..transport import DEFAULT_ENDPOINT, DEFAULT_PUB_HWM, CurveServer, is_loopback, normalize_endpoint
+from .common import StatusLine, fmt_ms, parse_size
 from .options import (
     Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath,
 )
@@ -40,8 +37,13 @@ def stream(
     source: str = typer.Argument(..., help="synthetic[:WxH[@FPS]], /dev/videoN or N (camera), rtsp/udp/srt/http URL, "
                                             "lavfi:GRAPH, or a video file (use --realtime to replay it live)."),
     publish: Optional[str] = typer.Option(None, "--publish", help="ZeroMQ endpoint to publish on, e.g. "
-                                          "tcp://127.0.0.1:5555 (a bare port binds 127.0.0.1)."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Also record the enhanced stream to this file."),
+                                          "tcp://127.0.0.1:5555 (a bare port binds 127.0.0.1). Default: "
+                                          "tcp://127.0.0.1:5555 when there is no --record or --display."),
+    wire: str = typer.Option("auto", "--wire", help="How frames are published: raw (BGR pixels, lossless), jpeg "
+                             "or jpeg:QUALITY (1-100, default 90). auto: raw on a loopback endpoint, jpeg:90 "
+                             "off the host (raw 4x video needs more than a 1 GbE link)."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Also record the enhanced stream to this file "
+                                          "(a size change continues in FILE.001.mp4, ...)."),
     display: bool = typer.Option(False, "--display", help="Show the enhanced stream in a window (needs a GUI OpenCV)."),
     realtime: bool = typer.Option(False, "--realtime", help="Replay a file at its frame rate, like a live feed."),
     loop: bool = typer.Option(False, "--loop", help="With --realtime: start the file over at its end."),
@@ -77,133 +79,77 @@ def stream(
     """Enhance a live source 4x and publish it (ZeroMQ), record it and/or show it, with bounded latency.
 
     Live sources keep only the newest frame when the enhancer falls behind (drops are counted); a lost
-    source is reopened with backoff. Ctrl-C or SIGTERM stops it cleanly: the recording is closed playable.
+    source is reopened with backoff, also at another size (the recording continues in a new segment).
+    Without --record or --display it publishes on tcp://127.0.0.1:5555. Ctrl-C or SIGTERM stops it: the
+    recording is closed playable, the summary printed, exit status 130. A source lost for good or a failure
+    also finishes the recording and prints the summary, then exits 1.
     """
     if publish is None and record is None and not display:
-        raise InputError("nothing to do: give --publish ENDPOINT, --record FILE and/or --display")
+        publish = DEFAULT_ENDPOINT
     clear_text = publish is not None and curve is None and not is_loopback(normalize_endpoint(publish))
     if clear_text and not insecure:  # checked before the model loads: a refusal should be instant
         raise InputError(f"--publish {publish} is not a loopback address and the video would leave this host "
                          "unencrypted: add --curve DIR (keys from `streamsr keys DIR`), or --insecure to accept that")
+    wire_format = resolve_wire(wire, normalize_endpoint(publish)) if publish is not None else None
     width, height = parse_size("--size", size) if size is not None else (None, None)
-    capture = CaptureOptions(width=width, height=height, fps=fps, pixel_format=pixel_format)
-    live_opts = LiveOptions(open_timeout=open_timeout, read_timeout=read_timeout, give_up_after=give_up_after)
-    av_options = _parse_av_options(av_option)
-    if record is not None:
-        check_output_path(record, overwrite=overwrite)
-
-    enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
-                              halo=halo, weights=weights, preset=preset)
-    eng = enhancer.engine
-    stop = threading.Event()
-    sinks: list[Sink] = []
-    publisher: Publisher | None = None
-    src = None
-    ran = False
+    status = StatusLine(quiet=quiet)
     try:
-        if publish is not None:
-            publisher = Publisher(publish, name=name, hwm=hwm, insecure=insecure,
-                                  curve=CurveServer.from_dir(curve) if curve is not None else None)
-            sinks.append(publisher)
-            if clear_text:
-                print(f"streamsr: WARNING: {_CLEAR_TEXT.format(endpoint=publisher.endpoint)}", file=sys.stderr)
-            if not quiet:
-                print(f"streamsr: publishing on {publisher.endpoint}{' (CURVE)' if curve else ''}", file=sys.stderr)
-            if wait_subscriber > 0 and not publisher.wait_for_subscribers(1, wait_subscriber):
-                print(f"streamsr: no subscriber after {wait_subscriber:g} s; starting anyway", file=sys.stderr)
-        if display:
-            sinks.append(Display(f"streamsr {redact_url(source)}", on_quit=stop.set))
-        src = open_source(source, realtime=realtime, loop=loop, capture=capture, live=live_opts, av_options=av_options)
-        info = src.info
-        if record is not None:
-            sinks.append(Recorder(record, rate=info.rate, options=EncoderOptions(codec=codec, crf=crf, preset="veryfast"),
-                                  overwrite=overwrite))
-        live = src.live
-        if not quiet:
-            print(f"streamsr: {redact_url(source)}: {info.width}x{info.height} @ {float(info.rate):g} fps -> "
-                  f"{info.width * enhancer.tiler.scale}x{info.height * enhancer.tiler.scale}; {eng.describe()}, tile {tile}+{halo} halo"
-                  f"{'' if live else ' (not live: every frame, as fast as possible)'}", file=sys.stderr)
-        ran = True
-        _run(src, enhancer, sinks, publisher=publisher, live=live, stop=stop, frames=frames, duration=duration,
-             quiet=quiet, record=record)
-        failure = src.failure if isinstance(src, ReconnectingSource) else None
-        if failure:  # the outputs are finished; the exit status still says the stream did not end by choice
-            raise InputError(failure)
+        result = run_stream(
+            source, publish=publish, record=record, display=display, wire=wire_format, name=name, hwm=hwm,
+            curve=CurveServer.from_dir(curve) if curve is not None else None, insecure=insecure,
+            wait_subscriber=wait_subscriber, frames=frames, duration=duration,
+            encoder=EncoderOptions(codec=codec, crf=crf, preset="veryfast"), overwrite=overwrite,
+            engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo, weights=weights,
+            preset=preset, realtime=realtime, loop=loop,
+            capture=CaptureOptions(width=width, height=height, fps=fps, pixel_format=pixel_format),
+            live=LiveOptions(open_timeout=open_timeout, read_timeout=read_timeout, give_up_after=give_up_after),
+            av_options=_parse_av_options(av_option),
+            on_status=lambda st: status.show(_status_line(st)),
+            on_notice=lambda text: status.notice(text, always=text.startswith(("WARNING", "hint"))),
+        )
     finally:
-        if src is not None:
-            src.close()
-        if not ran:  # run_pipeline closes or aborts its sinks; these never got there
-            for s in sinks:
-                s.abort()
-
-
-_CLEAR_TEXT = "publishing on {endpoint} without encryption (--insecure): anyone on the network can watch"
-
-
-def _reconnects(src: FrameSource) -> int:
-    return src.reconnects if isinstance(src, ReconnectingSource) else 0
-
-
-def _run(src: FrameSource, enhancer: Enhancer, sinks: list[Sink], *, publisher: Publisher | None, live: bool,
-         stop: threading.Event, frames: int | None, duration: float | None, quiet: bool, record: Path | None) -> None:
-    status = LiveStatus(quiet=quiet)
-    stats = PipelineStats()
-    latencies: deque[float] = deque(maxlen=10_000)  # capture -> emitted, ms, for the final summary
-    t_start = time.monotonic()
-    last = {"t": t_start, "in": 0, "out": 0}
-
-    def on_frame(frame: Frame) -> None:
-        lat = frame.timeline.span_ms("captured", "emitted")
-        if lat is not None:
-            latencies.append(lat)
-        if frames is not None and stats.frames_out >= frames:
-            stop.set()
-        if status.add(frame.timeline, "emitted"):
-            now = time.monotonic()
-            dt = max(now - last["t"], 1e-9)
-            fps_in = (stats.frames_in - last["in"]) / dt
-            fps_out = (stats.frames_out - last["out"]) / dt
-            last.update(t=now, out=stats.frames_out, **{"in": stats.frames_in})
-            lat_s = span_summary(status.recent, "captured", "emitted")
-            subs = f" | subscribers {publisher.subscribers}" if publisher is not None else ""
-            if publisher is not None and publisher.refused:
-                subs += f" | refused {publisher.refused}"
-            reconnects = _reconnects(src)
-            status.show(f"in {fps_in:5.1f} fps | out {fps_out:5.1f} fps | latency p50 {fmt_ms(lat_s.p50)} "
-                        f"p99 {fmt_ms(lat_s.p99)} ms | dropped {stats.dropped}{subs}"
-                        f"{f' | reconnects {reconnects}' if reconnects else ''}")
-
-    timer = None
-    if duration is not None:
-        timer = threading.Timer(duration, stop.set)
-        timer.daemon = True
-        timer.start()
-    # queue_size 2: one frame being written while the next is enhanced; more would only add latency
-    config = PipelineConfig(live=live, queue_size=2 if live else 4, finish_on_interrupt=True, keep_timelines=2000)
-    interrupted = False
-    try:
-        run_pipeline(src, enhancer, sinks, config=config, on_frame=on_frame, stop=stop, stats=stats)
-    except Interrupted:
-        interrupted = True
-    finally:
-        if timer is not None:
-            timer.cancel()
         status.end()
-    seconds = time.monotonic() - t_start
-    lat = summarize_ms(list(latencies))
-    parts = [f"{stats.frames_out} frames out of {stats.frames_in} in {seconds:.1f} s "
-             f"({stats.frames_out / max(seconds, 1e-9):.1f} fps), {stats.dropped} dropped (newest-frame policy)"]
-    if stats.unfinished:
-        parts.append(f"{stats.unfinished} in flight when it stopped")
-    if _reconnects(src):
-        parts.append(f"{_reconnects(src)} reconnect(s)")
-    if publisher is not None:
-        parts.append(f"published {publisher.sent}")
-        if publisher.refused:
-            parts.append(f"refused {publisher.refused} unauthenticated connection attempt(s)")
-    if record is not None:
-        parts.append(f"recorded {record}")
-    print(f"streamsr: {'stopped; ' if interrupted else ''}{', '.join(parts)}; latency capture->emitted "
-          f"p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms", file=sys.stderr)
-    if publisher is not None and publisher.clear_text_off_host:
-        print(f"streamsr: WARNING: {_CLEAR_TEXT.format(endpoint=publisher.endpoint)}", file=sys.stderr)
+    print(f"streamsr: {summary(result)}", file=sys.stderr)
+    if result.clear_text_off_host:
+        print(f"streamsr: WARNING: {clear_text_warning(result.endpoint)}", file=sys.stderr)
+    if result.failure:  # the outputs are finished; the exit status still says the stream did not end by choice
+        raise InputError(result.failure)
+    if result.interrupted:
+        raise Interrupted("interrupted; outputs finished and closed")
+
+
+def _status_line(st: LiveStatus) -> str:
+    subs = f" | subscribers {st.subscribers}" if st.subscribers is not None else ""
+    if st.refused:
+        subs += f" | refused {st.refused}"
+    return (f"in {st.fps_in:5.1f} fps | out {st.fps_out:5.1f} fps | latency p50 {fmt_ms(st.latency_p50)} "
+            f"p99 {fmt_ms(st.latency_p99)} ms | dropped {st.dropped}{subs}"
+            f"{f' | reconnects {st.reconnects}' if st.reconnects else ''}")
+
+
+def _latency(lat: LatencySummary) -> str:
+    return f"p50 {fmt_ms(lat.p50)} / p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms"
+
+
+def summary(r: LiveResult) -> str:
+    """The one-line summary of a live run."""
+    parts = [f"{r.frames_out} frames out of {r.frames_in} in {r.seconds:.1f} s ({r.fps_out:.1f} fps), "
+             f"{r.dropped} dropped (newest-frame policy)"]
+    if r.unfinished:
+        parts.append(f"{r.unfinished} in flight when it stopped")
+    if r.reconnects:
+        parts.append(f"{r.reconnects} reconnect(s)")
+    if r.size_changes:
+        parts.append(f"{r.size_changes} size change(s)")
+    if r.published is not None:
+        kib = r.bytes_published / max(r.published, 1) / 1024
+        parts.append(f"published {r.published} ({r.wire}, {kib:.0f} KiB/frame)")
+        if r.slow_subscriber_events:
+            parts.append(f"a subscriber's queue was full {r.slow_subscriber_events} time(s) (it missed frames "
+                         "until it caught up)")
+        if r.refused:
+            parts.append(f"refused {r.refused} unauthenticated connection attempt(s)")
+    if r.recording:
+        parts.append("recorded " + ", ".join(seg.describe() for seg in r.recording))
+    return (f"{'stopped; ' if r.interrupted else ''}{', '.join(parts)}; latency capture->emitted "
+            f"{_latency(r.latency)}")

@@ -14,18 +14,19 @@ from typing import Optional
 
 import typer
 
-from ..errors import TransportError
+from ..errors import Interrupted, StreamSRError, TransportError
 from ..latency import span_summary, summarize_ms
 from ..sinks import Display, EncoderOptions, Recorder, Sink, check_output_path
 from ..transport import DEFAULT_ENDPOINT, DEFAULT_MAX_FRAME, CurveClient, Subscriber
-from .common import LiveStatus, fmt_ms, parse_size
+from .common import StatusLine, fmt_ms, parse_size
 
 _DEFAULT_MAX_SIZE = f"{DEFAULT_MAX_FRAME[0]}x{DEFAULT_MAX_FRAME[1]}"
 
 
 def view(
     endpoint: str = typer.Argument(DEFAULT_ENDPOINT, help="Publisher endpoint, e.g. tcp://127.0.0.1:5555 (a bare port means 127.0.0.1)."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Record what arrives to this video file."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Record what arrives to this video file (a size "
+                                          "change continues in FILE.001.mp4, ...; odd sizes are padded to even)."),
     display: bool = typer.Option(False, "--display", help="Show the stream in a window (needs a GUI OpenCV)."),
     frames: Optional[int] = typer.Option(None, min=1, help="Stop after this many frames."),
     timeout: Optional[float] = typer.Option(None, min=0.1, help="Stop when no frame arrives for this many seconds "
@@ -44,7 +45,9 @@ def view(
     """Watch a `streamsr stream` publication (or any publisher of its wire format).
 
     Latency is capture -> received from each frame's timeline: meaningful when publisher and viewer share a
-    host (one monotonic clock). Ctrl-C or SIGTERM stops it cleanly and closes the recording playable.
+    host (one monotonic clock). Raw and JPEG wire formats are both decoded. Ctrl-C or SIGTERM stops it: the
+    recording is closed playable, the summary printed, exit status 130. If receiving fails, the recording
+    is closed too and it exits 1.
     """
     max_frame = parse_size("--max-size", max_size)
     if record is not None:
@@ -63,7 +66,7 @@ def view(
                      curve=CurveClient.from_dir(curve, name=key_name) if curve is not None else None)
     clear_text = (f"streamsr: WARNING: receiving from {sub.endpoint} without --curve: the video crosses the "
                   "network unencrypted") if sub.clear_text_off_host else None
-    status = LiveStatus(quiet=quiet)
+    status = StatusLine(quiet=quiet)
     latencies: deque[float] = deque(maxlen=100_000)
     seqs = {"first": None, "last": None}
     count = 0
@@ -71,7 +74,7 @@ def view(
     t_first = t_last = None
     last = {"t": t_start, "n": 0}
     interrupted = False
-    failed = True
+    failure: StreamSRError | None = None
     if clear_text:
         print(clear_text, file=sys.stderr)
     if not quiet:
@@ -103,18 +106,16 @@ def view(
                     break
         except KeyboardInterrupt:
             interrupted = True
-        failed = False
+        except StreamSRError as e:  # the receiver failed, or a sink did: reported after the summary
+            failure = e
     finally:
         status.end()
         sub.close()
-        for s in sinks:
-            if not failed:
+        for s in sinks:  # a Recorder finishes its file on close and abort alike: nothing recorded is lost
+            try:
                 s.close()
-                continue
-            try:  # keep what was recorded before the failure, if the file can still be finished
-                s.close()
-            except Exception:  # noqa: BLE001 - the original error is the one to report
-                s.abort()
+            except StreamSRError as e:
+                failure = failure or e
     st = sub.stats
     lat = summarize_ms(list(latencies))
     t_end = time.monotonic()
@@ -131,14 +132,22 @@ def view(
         connection += f", connection to the publisher lost {st.dropped_connections} time(s)"
     if st.handshakes_failed:
         connection += f", {st.handshakes_failed} failed CURVE handshake(s)"
+    if st.publisher_drops:
+        connection += f", {st.publisher_drops} of the missed dropped by the publisher for this viewer (queue full)"
     print(f"streamsr: {'stopped; ' if interrupted else ''}received {count} frames{timing}; "
           f"{st.conflated} skipped for newer, {st.seq_gaps} missed upstream, {st.out_of_order} out of order, "
           f"{st.malformed} malformed{connection}; latency capture->received p50 {fmt_ms(lat.p50)} / "
           f"p99 {fmt_ms(lat.p99)} / max {fmt_ms(lat.max)} ms"
-          + (f"; recorded {record}" if recorder and recorder.frames_written else ""), file=sys.stderr)
+          + (f"; recorded {', '.join(seg.describe() for seg in recorder.segments)}" if recorder and recorder.segments
+             else ""), file=sys.stderr)
     if clear_text:
         print(clear_text, file=sys.stderr)
-    if count == 0 and not interrupted:
+    if failure is not None:
+        raise failure
+    if interrupted:
+        raise Interrupted("interrupted; recording finished and closed" if recorder and recorder.segments
+                          else "interrupted")
+    if count == 0:
         why = ""
         if st.handshakes_failed:
             why = f" ({st.handshakes_failed} CURVE handshake(s) failed: check the --curve keys and --key-name)"

@@ -188,8 +188,9 @@ class ReconnectingSource(ClosableInput):
     (end, error, stall) a warning is logged and it is reopened with exponential backoff, and the stream
     carries on with continuing seq and monotonic pts (`reconnects` counts the recoveries).
 
-    The first open happens in the constructor and raises InputError, so a wrong URL fails at once. A frame
-    size change across a reconnect raises InputError (sinks are sized for the first one). When
+    The first open happens in the constructor and raises InputError, so a wrong URL fails at once. A source
+    that comes back at another frame size carries on at that size (a warning is logged, `size_changes`
+    counts it, `size` is the current (width, height); `info` keeps describing the first connection). When
     `options.give_up_after` passes without the source coming back, iteration ends and `failure` (None
     otherwise) says why, so whatever was recorded so far is finished normally.
     """
@@ -211,6 +212,8 @@ class ReconnectingSource(ClosableInput):
             raise InputError(f"{label} reports no frame size")
         self.info = StreamInfo(width=c.width, height=c.height, rate=c.rate, time_base=c.time_base, frames=None,
                                duration_s=None, codec=c.codec, has_audio=False)
+        self.size: tuple[int, int] = (c.width, c.height)
+        self.size_changes = 0
 
     def _reopen(self, reason: str) -> bool:
         """Reopen after a loss; False when interrupted, or when give_up_after has passed (`failure` set)."""
@@ -234,10 +237,13 @@ class ReconnectingSource(ClosableInput):
                     log.warning("%s still unavailable after %.1f s (attempt %d): %s", self.label, waited, attempt, e)
                 delay = min(delay * 2, opts.backoff_max)
                 continue
-            if (conn.width, conn.height) != (self.info.width, self.info.height):
-                conn.close()
-                raise InputError(f"{self.label} came back at {conn.width}x{conn.height}, "
-                                 f"was {self.info.width}x{self.info.height}")
+            if (conn.width, conn.height) != self.size:
+                # Sinks that care (the Recorder) start a new segment; ending here would end a live
+                # recording that may be the only copy of a procedure.
+                log.warning("%s came back at %dx%d, was %dx%d; continuing at the new size", self.label,
+                            conn.width, conn.height, *self.size)
+                self.size = (conn.width, conn.height)
+                self.size_changes += 1
             with self._io:
                 if self._closed:
                     conn.close()

@@ -25,14 +25,14 @@ from .subscriber import (
     DEFAULT_SUB_HWM, RECONNECT_FIRST_S, RECONNECT_MAX_S, Subscriber, SubscriberStats,
 )
 from .wire import (
-    DEFAULT_MAX_FRAME, PIX_FMT, WIRE_SLACK_BYTES, WIRE_VERSION, MalformedMessage, encode_frame,
-    max_message_bytes, parse_message,
+    DEFAULT_JPEG_QUALITY, DEFAULT_MAX_FRAME, MAX_HEADER_BYTES, PIX_FMT, WIRE_SLACK_BYTES, WIRE_VERSION,
+    MalformedMessage, WireFormat, encode_frame, max_message_bytes, parse_message, to_frame,
 )
 
 __all__ = [
-    "DEFAULT_ENDPOINT", "DEFAULT_MAX_FRAME", "DEFAULT_PUB_HWM", "DEFAULT_SUB_HWM", "PIX_FMT",
-    "PUB_MAX_MESSAGE_BYTES", "RECONNECT_FIRST_S", "RECONNECT_MAX_S", "WIRE_SLACK_BYTES", "WIRE_VERSION",
-    "ClearTextRefused", "CurveClient", "CurveServer", "KeyFiles", "MalformedMessage", "Publisher",
-    "Subscriber", "SubscriberStats", "encode_frame", "is_loopback", "max_message_bytes", "normalize_endpoint",
-    "parse_message", "write_keys",
+    "DEFAULT_ENDPOINT", "DEFAULT_JPEG_QUALITY", "DEFAULT_MAX_FRAME", "DEFAULT_PUB_HWM", "DEFAULT_SUB_HWM",
+    "MAX_HEADER_BYTES", "PIX_FMT", "PUB_MAX_MESSAGE_BYTES", "RECONNECT_FIRST_S", "RECONNECT_MAX_S",
+    "WIRE_SLACK_BYTES", "WIRE_VERSION", "ClearTextRefused", "CurveClient", "CurveServer", "KeyFiles",
+    "MalformedMessage", "Publisher", "Subscriber", "SubscriberStats", "WireFormat", "encode_frame",
+    "is_loopback", "max_message_bytes", "normalize_endpoint", "parse_message", "to_frame", "write_keys",
 ]

@@ -11,7 +11,7 @@ from ..errors import TransportError
 from ..frame import Frame, now_ns
 from .endpoints import DEFAULT_ENDPOINT, is_loopback, normalize_endpoint
 from .keys import CurveServer, load_key_pair
-from .wire import encode_frame
+from .wire import RAW, WireFormat, encode_frame
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,15 @@ class Publisher:
     BGR conversion per frame, never the caller's array, so callers may reuse their image buffers
     immediately. Stamps `timeline.emitted` as it sends.
 
+    `wire`: how frames are encoded (WireFormat: raw BGR, or JPEG at a quality). `sent` counts frames
+    published; `dropped_slow` counts the times a subscriber's queue was found full (a slow or stalled
+    consumer): that frame still went to every subscriber with room, and the slow one misses frames until it
+    has caught up with its queue. libzmq drops silently and says nothing about the frames after the first,
+    so this counts the episodes; each message carries the publisher's message number (`n`), from which a
+    Subscriber counts exactly the frames it missed (`SubscriberStats.publisher_drops`). (The socket runs
+    with ZMQ_XPUB_NODROP, so a full queue shows as EAGAIN; the frame is then sent once more with dropping
+    allowed.)
+
     `subscribers` is the number of currently connected subscribers (from XPUB subscription messages);
     `refused` the number of CURVE handshakes refused so far (peers without CURVE, with a client key not in
     `authorized`, or with the wrong server key; a refused peer retries, so one peer counts once per try).
@@ -53,6 +62,7 @@ class Publisher:
         curve: CurveServer | None = None,
         insecure: bool = False,
         linger_ms: int = 1000,
+        wire: WireFormat = RAW,
     ) -> None:
         if hwm < 1:
             raise ValueError(f"Publisher hwm must be >= 1 message, got {hwm}")
@@ -62,7 +72,11 @@ class Publisher:
             raise ClearTextRefused(f"refusing to publish on {ep} in clear text: it is not a loopback address; "
                                    "give CURVE keys (curve=) or insecure=True to accept unencrypted video")
         self.name = name
+        self.wire = wire
         self.sent = 0
+        self.dropped_slow = 0
+        self.bytes_sent = 0
+        self._number = 0
         self.subscribers = 0
         self.refused = 0
         self._linger_ms = linger_ms
@@ -74,6 +88,7 @@ class Publisher:
             self._sock.setsockopt(zmq.SNDHWM, hwm)
             self._sock.setsockopt(zmq.MAXMSGSIZE, PUB_MAX_MESSAGE_BYTES)
             self._sock.setsockopt(zmq.XPUB_VERBOSER, 1)  # every (un)subscribe reaches us: a live count
+            self._sock.setsockopt(zmq.XPUB_NODROP, 1)  # a full subscriber queue raises Again: counted
             self._sock.setsockopt(zmq.LINGER, linger_ms)
             if curve is not None:
                 self._setup_curve(curve)
@@ -137,17 +152,26 @@ class Publisher:
         """Publish one frame (non-blocking; see the class docstring for drops)."""
         self._poll_subscriptions()
         frame.timeline.stamp("emitted")
-        header, bgr = encode_frame(frame, name=self.name)
+        header, payload = encode_frame(frame, name=self.name, wire=self.wire, number=self._number)
+        self._number += 1
         try:
-            self._sock.send(header, zmq.SNDMORE | zmq.NOBLOCK)
-            # Zero-copy is safe here: `bgr` was made for this message and is never written again;
-            # pyzmq keeps it alive until ZeroMQ has sent it.
-            self._sock.send(bgr, zmq.NOBLOCK, copy=False)
-        except zmq.Again:  # XPUB drops instead of blocking; kept for safety if that ever changes
-            return
+            try:
+                self._sock.send(header, zmq.SNDMORE | zmq.NOBLOCK)
+            except zmq.Again:  # some subscriber's queue is full (NODROP): it misses this frame, the rest get it
+                self.dropped_slow += 1
+                self._sock.setsockopt(zmq.XPUB_NODROP, 0)
+                try:
+                    self._sock.send(header, zmq.SNDMORE | zmq.NOBLOCK)
+                finally:
+                    self._sock.setsockopt(zmq.XPUB_NODROP, 1)
+            # Zero-copy is safe here: `payload` was made for this message and is never written again;
+            # pyzmq keeps it alive until ZeroMQ has sent it. The first part went out, so this one does
+            # too: a queue's fullness only changes between whole messages.
+            self._sock.send(payload, zmq.NOBLOCK, copy=False)
         except zmq.ZMQError as e:
             raise TransportError(f"publishing on {self.endpoint} failed: {e}") from None
         self.sent += 1
+        self.bytes_sent += len(header) + payload.nbytes
 
     def close(self) -> None:
         """Give queued frames up to `linger_ms` to leave, then release the socket."""

@@ -39,10 +39,15 @@ class SubscriberStats:
     """received: valid frames accepted off the wire; malformed: messages rejected (last_malformed says why);
     conflated: valid frames overwritten by a newer one before the consumer took them (newest-wins);
     seq_gaps: frames missing between consecutive accepted seqs (dropped upstream or by the publisher's
-    HWM); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart);
+    HWM); publisher_drops: of those, frames the publisher dropped for this subscriber (its queue was full:
+    the consumer or the network was too slow), from gaps in the publisher's message numbers `n` (a restarted
+    publisher starts again and is not counted; last_number: the last `n` seen); out_of_order: accepted frames whose seq was not above the previous one (e.g. a source restart);
     dropped_connections: connections to the publisher that ended (publisher gone, a message part over the
     size limit, a failed CURVE handshake) and were reopened; handshakes_failed: CURVE handshakes the
-    publisher refused or that failed (wrong keys)."""
+    publisher refused or that failed (wrong keys); undecodable: received frames whose JPEG payload passed
+    the header checks but did not decode to the announced image when the consumer took it (also counted in
+    `malformed`'s reason, `last_malformed`). Every message that arrived is `received` or `malformed`;
+    frames handed to the consumer = received - conflated - undecodable (- one still in the slot)."""
 
     received: int = 0
     malformed: int = 0
@@ -51,8 +56,11 @@ class SubscriberStats:
     out_of_order: int = 0
     dropped_connections: int = 0
     handshakes_failed: int = 0
+    undecodable: int = 0
+    publisher_drops: int = 0
     last_malformed: str | None = None
     _last_seq: int | None = field(default=None, repr=False)
+    last_number: int | None = None
 
 
 class Subscriber:
@@ -87,6 +95,7 @@ class Subscriber:
     ) -> None:
         self.endpoint = normalize_endpoint(endpoint)
         self.max_message_bytes = max_message_bytes(max_frame)
+        self.max_frame = max_frame
         self.clear_text_off_host = curve is None and not is_loopback(self.endpoint)
         if self.clear_text_off_host and not insecure:
             log.warning("receiving from %s without CURVE: the video crosses the network unencrypted", self.endpoint)
@@ -129,6 +138,7 @@ class Subscriber:
     def _malformed(self, reason: str) -> None:
         st = self.stats
         st.malformed += 1
+        reason = reason if len(reason) <= 300 else reason[:297] + "..."  # a peer chooses what is in it
         st.last_malformed = reason
         if st.malformed <= _LOG_FIRST_MALFORMED or st.malformed % _LOG_EVERY_MALFORMED == 0:
             log.warning("skipped malformed message from %s (%d so far): %s", self.endpoint, st.malformed, reason)
@@ -138,9 +148,12 @@ class Subscriber:
     def _accept(self, parts: list) -> tuple[Header, memoryview] | None:
         received = now_ns()
         try:
-            header, pixels = parse_message(parts)
+            header, pixels = parse_message(parts, max_frame=self.max_frame)
         except MalformedMessage as e:
             self._malformed(str(e))
+            return None
+        except Exception as e:  # noqa: BLE001 - a parser bug must cost one message, never the receiver
+            self._malformed(f"unexpected {type(e).__name__} while parsing: {e}")
             return None
         header.timeline.stamp("received", received)
         st = self.stats
@@ -152,6 +165,10 @@ class Subscriber:
             else:
                 st.seq_gaps += header.seq - st._last_seq - 1
         st._last_seq = header.seq
+        n = header.number
+        if n is not None and st.last_number is not None and n > st.last_number:
+            st.publisher_drops += n - st.last_number - 1
+        st.last_number = n
         return header, pixels
 
     def _watch_connection(self) -> None:
@@ -204,29 +221,50 @@ class Subscriber:
                             self.stats.conflated += 1
                         self._slot = newest
                         self._lock.notify_all()
-        except zmq.ZMQError as e:
+        except BaseException as e:  # noqa: BLE001 - whatever ends this thread must reach the consumer
             if not self._stop.is_set():
-                self._error = f"subscriber {self.endpoint} stopped receiving: {e}"
+                self._error = f"subscriber {self.endpoint} stopped receiving ({type(e).__name__}: {e})"
+                log.error("%s", self._error)
                 with self._lock:
                     self._lock.notify_all()
         finally:
-            self._close_sockets()
+            try:
+                self._close_sockets()
+            except zmq.ZMQError:
+                pass
+
+    def _decode(self, got: tuple[Header, memoryview]) -> Frame | None:
+        """to_frame, counting a payload that does not decode (a JPEG that lied) instead of raising."""
+        try:
+            return to_frame(*got)
+        except Exception as e:  # noqa: BLE001 - one bad message must not reach the consumer as an exception
+            self.stats.undecodable += 1
+            self._malformed(str(e) if isinstance(e, MalformedMessage) else f"unexpected {type(e).__name__} "
+                            f"while decoding: {e}")
+            return None
 
     def recv(self, timeout: float | None = 1.0) -> Frame | None:
         """The next frame (the newest one, when conflating), or None after `timeout` seconds without one
-        (None = wait forever). Raises TransportError once closed, or if the receiver thread failed."""
+        (None = wait forever). Raises TransportError once closed, or if the receiver thread failed (it
+        survives every message; this is for the unforeseen, so a viewer never shows a frozen stream)."""
         if self._stop.is_set():
             raise TransportError(f"subscriber {self.endpoint} is closed")
-        if self._conflate:
-            with self._lock:
-                ready = lambda: self._slot is not None or self._stop.is_set() or self._error is not None  # noqa: E731
-                if not self._lock.wait_for(ready, timeout):
-                    return None
-                got, self._slot = self._slot, None
-            if got is None and self._error is not None:
-                raise TransportError(self._error)
-            return None if got is None else to_frame(*got)
         deadline = None if timeout is None else now_ns() + int(timeout * 1e9)
+        if self._conflate:
+            while True:
+                left = None if deadline is None else max(0.0, (deadline - now_ns()) / 1e9)
+                with self._lock:
+                    ready = lambda: self._slot is not None or self._stop.is_set() or self._error is not None  # noqa: E731
+                    if not self._lock.wait_for(ready, left):
+                        return None
+                    got, self._slot = self._slot, None
+                if got is None:
+                    if self._error is not None:
+                        raise TransportError(self._error)
+                    return None
+                frame = self._decode(got)
+                if frame is not None:
+                    return frame
         while True:
             self._watch_connection()
             left_ms = 100 if deadline is None else max(0, (deadline - now_ns()) // 1_000_000)
@@ -235,8 +273,8 @@ class Subscriber:
                     return None
                 continue
             got = self._accept(self._sock.recv_multipart(copy=False))
-            if got is not None:
-                return to_frame(*got)
+            if got is not None and (frame := self._decode(got)) is not None:
+                return frame
 
     def frames(self, *, timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[Frame]:
         """Yield frames until `timeout` seconds pass without one, `stop` is set, or the subscriber closes."""
