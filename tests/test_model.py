@@ -7,6 +7,7 @@ from safetensors.torch import save_file
 from streamsr.errors import WeightsError
 from streamsr.model import (
     PRESETS,
+    SHIPPED,
     SHIPPED_WEIGHTS,
     Generator,
     fold_batchnorm,
@@ -82,11 +83,13 @@ def test_subpixel_tail_holds_for_other_tail_kernels(k):
         torch.testing.assert_close(fast(x), g(x), rtol=1e-4, atol=1e-5)
 
 
-def test_fold_for_inference_is_the_engines_form_of_the_shipped_weights():
-    paper = load_generator(SHIPPED_WEIGHTS, fold=False)
-    engines = load_generator(SHIPPED_WEIGHTS)
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_fold_for_inference_is_the_engines_form_of_the_shipped_weights(name):
+    paper = load_generator(name, fold=False)
+    engines = load_generator(name)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in engines.modules())
-    assert isinstance(engines.tail, torch.nn.Sequential)
+    # progressive: the tail moved onto the 2x grid (conv + shuffle); lr-space: already on the LR grid
+    assert isinstance(engines.tail, torch.nn.Sequential) == (paper.preset.arch == "progressive")
     x = torch.rand(1, 3, 20, 24)
     with torch.no_grad():
         torch.testing.assert_close(engines(x), paper(x), rtol=1e-4, atol=2e-5)
@@ -101,7 +104,7 @@ def _fold_by_hand(conv: torch.nn.Conv2d, bn: torch.nn.BatchNorm2d) -> tuple[torc
 def test_shipped_batchnorms_are_folded_by_the_formula():
     """Independently of torch's fuse helper: every folded conv of the shipped weights holds the BN fold
     written out by hand, and the shipped BNs are far enough from identity that skipping them would show."""
-    paper = load_generator(SHIPPED_WEIGHTS, fold=False)
+    paper = load_generator(SHIPPED_WEIGHTS, fold=False)  # both architectures share the folded body
     folded = fold_batchnorm(paper)
     pairs = [(b.conv1, b.bn1, f.conv1) for b, f in zip(paper.body, folded.body)]
     pairs += [(b.conv2, b.bn2, f.conv2) for b, f in zip(paper.body, folded.body)]
