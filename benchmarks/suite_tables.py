@@ -1,6 +1,7 @@
 """Markdown tables from `streamsr eval --suite --json` results: what the model card and README quote.
 
     python benchmarks/suite_tables.py streamsr/weights/eval/kvasir_seg.json streamsr/weights/eval/cvc_clinicdb.json
+    python benchmarks/suite_tables.py --summary streamsr/weights/eval/*.json   # README: mean and worst row
 
 Per file: PSNR-Y gain over bicubic per suite row and model (frames losing to bicubic in brackets), the mean
 and worst row, SSIM-Y; then the specular-highlight figures (PSNR-Y inside the highlight mask, and the share
@@ -46,11 +47,28 @@ def tables(path: Path) -> str:
     return "\n".join(out) + "\n"
 
 
+def summary(paths: list[Path]) -> str:
+    """One row per held-out set: each model's mean gain over the suite rows and its worst row."""
+    data = [json.loads(p.read_text()) for p in paths]
+    models = list(data[0]["summary"])
+    out = ["| held-out set | " + " | ".join(f"{m} mean / worst row" for m in models) + " |",
+           "|---|" + "---:|" * len(models)]
+    for d in data:
+        worst = {m: min(d["rows"], key=lambda r: r["gain_psnr_y"][m]) for m in models}
+        cells = [f"{d['summary'][m]['mean_gain_psnr_y']:+.2f} / {worst[m]['gain_psnr_y'][m]:+.2f} "
+                 f"({worst[m]['degradation']})" for m in models]
+        out.append(f"| {Path(d['source']).name}, {d['frames']} frames | " + " | ".join(cells) + " |")
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str]) -> int:
-    if not argv:
+    if not argv or argv == ["--summary"]:
         print(__doc__)
         return 2
-    print("\n".join(tables(Path(p)) for p in argv))
+    if argv[0] == "--summary":
+        print(summary([Path(p) for p in argv[1:]]))
+    else:
+        print("\n".join(tables(Path(p)) for p in argv))
     return 0
 
 
