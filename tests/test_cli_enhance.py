@@ -141,3 +141,15 @@ def test_unknown_weights_name_lists_the_shipped_ones(clip, tmp_path):
     proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", "srgan-x4-nope")
     assert_one_line_error(proc, "unknown weights 'srgan-x4-nope'", *SHIPPED)
     assert leftovers(tmp_path) == []
+
+
+def test_enhance_names_the_tile_it_resolved(clip, tmp_path, tiny_weights, capsys):
+    """No --tile: the CPU engine takes any window, so the large tile; the line says which, not "None"."""
+    from inprocess import run_main
+
+    from streamsr.tiling import ANY_WINDOW_TILE, DEFAULT_HALO
+
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
+                         "--device", "cpu")
+    assert code == 0, err
+    assert f"tile {ANY_WINDOW_TILE}+{DEFAULT_HALO} halo" in err

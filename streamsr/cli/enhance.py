@@ -122,7 +122,7 @@ def enhance(
                                  on_status=say)
         else:
             enhancer = spec.build()
-            say(f"{enhancer.engine.describe()}, tile {tile}+{halo} halo")
+            say(f"{enhancer.engine.describe()}, tile {enhancer.tiler.tile}+{enhancer.tiler.halo} halo")
             if jobs[0].compare is not None:
                 say(f"compare video panels: {' | '.join(panels.labels)}")
             results = run_jobs(jobs, enhancer, options, keep_going=folder,

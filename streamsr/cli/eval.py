@@ -53,7 +53,8 @@ def eval(  # noqa: A001 - the command is called eval
             raise InputError(f"two --weights files are both named {w.stem!r}; rename one")
         methods[name] = enhancer_upscaler(enhancer)
         if not quiet:
-            print(f"streamsr: {name}: {eng.describe()}, tile {tile}+{halo} halo", file=sys.stderr)
+            print(f"streamsr: {name}: {eng.describe()}, tile {enhancer.tiler.tile}+{enhancer.tiler.halo} halo",
+                  file=sys.stderr)
     with tqdm(total=len(frames), desc="eval", unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr) as bar:
         report = evaluate_folder(frames, methods, degradations=SUITE if suite else SUITE[:1],
                                  grid_frames=grid_frames if grid else 0, on_frame=lambda _p: bar.update(1))  # fmt: skip
