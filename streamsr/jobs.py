@@ -10,10 +10,9 @@ skips them and an interrupted archive run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -25,6 +24,7 @@ from .errors import InputError, Interrupted, OutputError, StreamSRError
 from .frame import Frame
 from .model import resolve_weights
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
+from .report import JobResult, done_earlier, write_sidecar
 from .sinks import EncoderOptions, FileSink, Sink, check_output_path, join_segments
 from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
 from .tiling import Tiler
@@ -90,13 +90,15 @@ class JobOptions:
     """encoder: video encoder settings; overwrite: redo outputs that exist (else a folder job skips them);
     strict: any damaged, undecodable or missing frame fails the file; segment_seconds: cut inputs longer
     than twice this into segments of at least this many seconds, at keyframes (None: never); compare: the
-    panels of the jobs' comparison videos."""
+    panels of the jobs' comparison videos; sidecars: record each finished job's result beside its output
+    (report.sidecar_path), so a resumed folder run reports the figures of the run that wrote it."""
 
     encoder: EncoderOptions = EncoderOptions()
     overwrite: bool = False
     strict: bool = False
     segment_seconds: float | None = None
     compare: CompareOptions = CompareOptions()
+    sidecars: bool = False
 
     def __post_init__(self) -> None:
         if self.segment_seconds is not None and self.segment_seconds <= 0:
@@ -134,30 +136,6 @@ class UnitResult:
     seconds: float
     info: StreamInfo
     stats: PipelineStats
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobResult:
-    """One line of the end summary and one entry of `--report`: status is "ok", "skipped" (output already
-    complete) or "failed" (`error` says why, one line). seconds: wall time; fps: frames_out / seconds."""
-
-    input: str
-    output: str
-    status: str
-    frames_in: int = 0
-    frames_out: int = 0
-    damaged: int = 0
-    repeated: int = 0
-    decode_errors: int = 0
-    audio_tracks: int = 0
-    skipped_streams: tuple[str, ...] = ()
-    segments: int = 1
-    seconds: float = 0.0
-    fps: float = 0.0
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -335,13 +313,16 @@ def finish_job(job: EnhanceJob, units: Sequence[WorkUnit], results: Sequence[Uni
             remove_segments(units)
         seconds += time.perf_counter() - started
     frames_out = sum(r.frames_out for r in results)
-    return JobResult(
+    result = JobResult(
         input=str(job.input), output=str(job.output), status="ok",
         frames_in=sum(r.frames_in for r in results), frames_out=frames_out,
         damaged=sum(r.damaged for r in results), repeated=sum(r.repeated for r in results),
         decode_errors=sum(r.decode_errors for r in results), audio_tracks=audio, skipped_streams=skipped,
         segments=len(units), seconds=round(seconds, 3), fps=round(frames_out / max(seconds, 1e-9), 3),
     )
+    if options.sidecars:
+        write_sidecar(result)
+    return result
 
 
 def remove_segments(units: Sequence[WorkUnit]) -> None:
@@ -358,8 +339,16 @@ def failed(job: EnhanceJob, error: BaseException, *, seconds: float = 0.0) -> Jo
                      error=" ".join(reason.split()) or type(error).__name__)
 
 
+def interrupted(job: EnhanceJob, *, seconds: float = 0.0) -> JobResult:
+    """The result of a job the run stopped in the middle of (Ctrl-C, SIGTERM): no output was left."""
+    return JobResult(input=str(job.input), output=str(job.output), status="interrupted", seconds=round(seconds, 3),
+                     error="interrupted; partial output removed")
+
+
 def skipped(job: EnhanceJob) -> JobResult:
-    return JobResult(input=str(job.input), output=str(job.output), status="skipped")
+    """The result of a job whose output is complete already: the figures of the run that wrote it, from its
+    sidecar (report.done_earlier)."""
+    return done_earlier(job.input, job.output)
 
 
 def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions, *,
@@ -370,7 +359,9 @@ def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions
              on_result: Callable[[JobResult], None] | None = None) -> list[JobResult]:
     """Run `jobs` here, one after another. Complete outputs are skipped unless `options.overwrite`. With
     `keep_going`, a job that fails (any error but Ctrl-C) becomes a "failed" result and the next one
-    starts; without it the error propagates. on_units(job, units) before a job's work starts.
+    starts; without it the error propagates (after on_result has seen the failed result). on_units(job,
+    units) before a job's work starts; on_result(result) as each job ends, also for the job a Ctrl-C or
+    SIGTERM stops (status "interrupted", then the stop propagates), so a report can record it.
     other: the comparison videos' third-panel Enhancer; when `options.compare.other` asks for one and none
     is given, it is built once, before the first job (its errors are the run's, not one file's)."""
     results: list[JobResult] = []
@@ -381,15 +372,19 @@ def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions
         if job not in todo:
             result = skipped(job)
         else:
-            result = _run_job(job, enhancer, options, other=other, keep_going=keep_going, on_units=on_units,
-                              on_frame=on_frame)
+            result, error = _run_job(job, enhancer, options, other=other, on_units=on_units, on_frame=on_frame)
+            if error is not None and (not keep_going or result.status == "interrupted"):
+                if on_result is not None:
+                    on_result(result)
+                raise error
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
 
 
-def _run_job(job, enhancer, options, *, other, keep_going, on_units, on_frame) -> JobResult:
+def _run_job(job, enhancer, options, *, other, on_units, on_frame) -> tuple[JobResult, BaseException | None]:
+    """(the job's result, and the error that ended it if any: the caller decides whether it propagates)."""
     started = time.perf_counter()
     units: list[WorkUnit] = []
     try:
@@ -397,30 +392,13 @@ def _run_job(job, enhancer, options, *, other, keep_going, on_units, on_frame) -
         if on_units is not None:
             on_units(job, units)
         outcomes = [run_unit(u, enhancer, options, other=other, on_frame=on_frame) for u in units]
-        return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started)
-    except (KeyboardInterrupt, Interrupted):
+        return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started), None
+    except (KeyboardInterrupt, Interrupted) as e:
         remove_segments(units)
-        raise
+        return interrupted(job, seconds=time.perf_counter() - started), e
     except Exception as e:  # noqa: BLE001 - one bad file must not stop an archive run
         remove_segments(units)
-        if not keep_going:
-            raise
-        return failed(job, e, seconds=time.perf_counter() - started)
-
-
-def write_report(path: Path, results: Sequence[JobResult]) -> None:
-    """`--report FILE.json`: {"files": [JobResult.to_dict(), ...], "ok"/"skipped"/"failed": counts}.
-    Written to a temporary name and renamed, so a report on disk is always whole."""
-    body = {"files": [r.to_dict() for r in results]}
-    for status in ("ok", "skipped", "failed"):
-        body[status] = sum(r.status == status for r in results)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(json.dumps(body, indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"report {path} cannot be written ({e.strerror or e})") from None
+        return failed(job, e, seconds=time.perf_counter() - started), e
 
 
 def enhance_video(

@@ -10,11 +10,10 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
-from ..errors import WeightsError
-from ..jobs import (
-    CompareOptions, EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs, write_report,
-)
+from ..errors import Interrupted, StreamSRError, WeightsError
+from ..jobs import CompareOptions, EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs
 from ..model import read_weights_preset
+from ..report import ReportFile
 from ..sinks import EncoderOptions
 from ..tiling import DEFAULT_HALO, DEFAULT_TILE
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
@@ -23,6 +22,8 @@ from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, Pre
 def _describe(result: JobResult) -> str:
     if result.status == "skipped":
         return f"skipped {result.output}: already complete (--overwrite redoes it)"
+    if result.status == "interrupted":
+        return f"interrupted {result.input}: partial output removed"
     notes = []
     if result.damaged:
         notes.append(f"{result.damaged} damaged frame(s) kept")
@@ -77,7 +78,9 @@ def enhance(
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
-    report: Optional[Path] = typer.Option(None, help="Write a JSON report of every file to this path."),
+    report: Optional[Path] = typer.Option(
+        None, help="Keep a JSON report of every file at this path, rewritten after each file (also when the run "
+                   "is interrupted); a resumed run keeps the figures of files done earlier."),
     segment_seconds: Optional[float] = typer.Option(
         None, "--segment-seconds", min=1.0,
         help="Cut inputs longer than twice this at keyframes into segments enhanced in parallel with --ray."),
@@ -99,8 +102,9 @@ def enhance(
         output.mkdir(parents=True, exist_ok=True)
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
-        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels,
+        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels, sidecars=folder,
     )
+    record = ReportFile(report, [(j.input, j.output) for j in jobs]) if report is not None else None
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
     def say(line: str) -> None:
@@ -109,6 +113,8 @@ def enhance(
         tqdm.write(f"streamsr: {line}", file=sys.stderr)
 
     def on_result(result: JobResult) -> None:
+        if record is not None:
+            result = record.record(result)
         if result.status != "failed":
             say(_describe(result))
         elif folder:
@@ -128,10 +134,21 @@ def enhance(
                 say(f"compare video panels: {' | '.join(panels.labels)}")
             results = run_jobs(jobs, enhancer, options, keep_going=folder,
                                on_frame=lambda _f: bar.update(1), on_result=on_result)
-    finally:
+    except (KeyboardInterrupt, Interrupted) as e:
         bar.close()
-    if report is not None:
-        write_report(report, results)
+        if record is not None:
+            record.finish("interrupted")
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted("interrupted; finished outputs kept (re-run to resume)") from None
+    except BaseException as e:
+        bar.close()
+        if record is not None:
+            record.finish("failed", error=str(e) if isinstance(e, StreamSRError) else f"{type(e).__name__}: {e}")
+        raise
+    bar.close()
+    if record is not None:
+        record.finish("done")
     bad = [r for r in results if r.status == "failed"]
     if folder:
         counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
@@ -140,8 +157,6 @@ def enhance(
         for r in bad:
             print(f"streamsr:   FAILED {r.input}: {r.error}", file=sys.stderr)
     elif bad:
-        from ..errors import StreamSRError
-
         raise StreamSRError(bad[0].error)
     if bad:
         raise typer.Exit(1)
