@@ -267,6 +267,11 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
         raise ValueError("run_unit: options.compare.other is set, so `other` (its built Enhancer) must be given")
     with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index) as source:
         info = source.info
+        config = PipelineConfig(live=False)
+        # 4x frames alive at once: the queue between enhancer and sinks, one being enhanced, one being
+        # written, and a comparison frame of its panels. Refused here, before any output is started.
+        panels = len(options.compare.labels) if job.compare is not None else 0
+        enhancer.check_fits(info.height, info.width, frames=config.queue_size + 2 + panels)
         if on_start is not None:
             on_start(info)
         s = enhancer.tiler.scale
@@ -289,7 +294,7 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
             for sink in sinks:
                 sink.abort()
             raise
-        stats = run_pipeline(source, enhancer, sinks, config=PipelineConfig(live=False), on_frame=on_frame)
+        stats = run_pipeline(source, enhancer, sinks, config=config, on_frame=on_frame)
         return UnitResult(
             frames_in=stats.frames_out - source.repeated_frames, frames_out=stats.frames_out,
             repeated=source.repeated_frames, damaged=source.damaged_frames, decode_errors=source.decode_errors,
