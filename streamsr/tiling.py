@@ -83,14 +83,20 @@ class Tiler:
 
     def pad_maps(self, height: int, width: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
         """(rows*tile + 2*halo,) and (cols*tile + 2*halo,) int64: the source row / column of every row / column
-        of the padded frame `split` cuts, mirror or edge-repeat included (`split` applied to a frame of row and
-        column numbers, so the two cannot disagree). With them `tiles` cuts any run of tiles straight from
+        of the padded frame `split` cuts, mirror or edge-repeat included (the same rule as `split`'s F.pad;
+        tests/test_tiling.py holds them equal; integer arithmetic, as a tiny F.pad call can cost tens of ms
+        waking the thread pool of a busy machine). With them `tiles` cuts any run of tiles straight from
         the unpadded frame: the padded frame is never made. O(H + W) memory."""
         bottom, right, mode = self._padding(height, width)
         maps = []
         for n, after in ((height, bottom), (width, right)):
-            line = torch.arange(n, dtype=torch.float64, device=device).view(1, 1, n)
-            maps.append(F.pad(line, (self.halo, after), mode=mode).view(-1).to(torch.int64))
+            i = torch.arange(-self.halo, n + after, device=device)
+            if mode == "reflect":  # F.pad's reflect: -1 -> 1, n -> n - 2 (the edge itself is not repeated)
+                i = i.abs()
+                i = torch.where(i >= n, 2 * (n - 1) - i, i)
+            else:
+                i = i.clamp(0, n - 1)
+            maps.append(i)
         return maps[0], maps[1]
 
     def tiles(self, image: torch.Tensor, grid: TileGrid, maps: tuple[torch.Tensor, torch.Tensor], start: int,
