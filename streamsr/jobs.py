@@ -162,25 +162,70 @@ def segment_path(output: Path, segment: int) -> Path:
     return output.with_name(f".{output.stem}.seg{segment:04d}{output.suffix}")
 
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+"""Output names that mean a picture, not a video: refused with a message that says what to do."""
+
+
+def _videos(folder: Path, *, recursive: bool, exclude: Path | None) -> list[Path]:
+    """Video files in `folder` (hidden names left out: partial outputs, sidecars), sorted by path; with
+    `recursive` also in its subfolders, except `exclude` (an output folder inside the input)."""
+    found = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
+            found.append(p)
+        elif recursive and p.is_dir() and (exclude is None or p.resolve() != exclude):
+            found.extend(_videos(p, recursive=True, exclude=exclude))
+    return found
+
+
+def skipped_subfolders(input: Path, output: Path | None = None) -> list[Path]:
+    """The subfolders of the folder `input` that hold videos (at any depth) which a run without `recursive`
+    leaves out (the output folder, when it is inside the input, is not one of them)."""
+    exclude = output.resolve() if output is not None else None
+    return [p for p in sorted(input.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (exclude is None or p.resolve() != exclude)
+            and _videos(p, recursive=True, exclude=exclude)]
+
+
 def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bool = False,
-              suffix: str = ".mp4") -> list[EnhanceJob]:
-    """Expand INPUT/OUTPUT into jobs: a file -> that output file; a folder -> every video in it (sorted, not
-    recursive) -> OUTPUT folder/<stem><suffix>. Checks inputs exist and outputs can be written before any
-    work starts: InputError/OutputError with one line otherwise. A single file's existing output is an
-    error without `overwrite`; a folder's existing outputs are complete ones `run_jobs` skips."""
+              suffix: str = ".mp4", recursive: bool = False) -> list[EnhanceJob]:
+    """Expand INPUT/OUTPUT into jobs: a file -> that output file; a folder -> every video in it (sorted) ->
+    OUTPUT folder/<stem><suffix>; with `recursive` also the videos of its subfolders, mirrored under OUTPUT
+    (in/patient1/a.mp4 -> OUTPUT/patient1/a.mp4; `make_output_folders` creates them). Checks inputs exist
+    and outputs can be written before any work starts: InputError/OutputError with one line otherwise
+    (also for an image name as output, and for two inputs that would write one output). A single file's
+    existing output is an error without `overwrite`; a folder's existing outputs are complete ones
+    `run_jobs` skips."""
     if not input.exists():
         raise InputError(f"input {input} does not exist")
     if input.is_dir():
-        files = sorted(p for p in input.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        exclude = output.resolve()
+        files = _videos(input, recursive=recursive, exclude=exclude)
         if not files:
-            raise InputError(f"input folder {input} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+            raise InputError(f"input folder {input} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
+                             + ("" if recursive or not skipped_subfolders(input, output) else
+                                "; its subfolders do (add --recursive)"))
         if output.exists() and not output.is_dir():
             raise OutputError(f"output {output} must be a folder when the input {input} is a folder")
         if output.exists():
             check_output_path(output / ".streamsr-check", overwrite=True)
-        pairs = [(f, output / f"{f.stem}{suffix}") for f in files]
+        pairs = [(f, output / f.relative_to(input).parent / f"{f.stem}{suffix}") for f in files]
+        if suffix.lower() in IMAGE_SUFFIXES:
+            raise OutputError(f"--suffix {suffix} is an image format; streamsr enhance writes videos: use .mp4, "
+                              ".mkv or .mov (to enhance single images, call streamsr.upscale from Python)")
     else:
         pairs = [(input, output)]
+        if output.suffix.lower() in IMAGE_SUFFIXES:
+            raise OutputError(f"output {output} is an image name; streamsr enhance writes videos: give a video "
+                              f"name such as {output.with_suffix('.mp4')} (to enhance single images, call "
+                              "streamsr.upscale from Python)")
+    seen: dict[Path, Path] = {}
+    for i, o in pairs:
+        if o in seen:
+            raise OutputError(f"inputs {seen[o]} and {i} would both be written to {o}; rename one of them")
+        seen[o] = i
     jobs = [EnhanceJob(input=i, output=o, compare=compare_path_for(o) if compare else None) for i, o in pairs]
     for job in jobs:
         if job.output.resolve() == job.input.resolve():
@@ -189,6 +234,15 @@ def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bo
             for path in filter(None, (job.output, job.compare)):
                 check_output_path(path, overwrite=overwrite)
     return jobs
+
+
+def make_output_folders(jobs: Sequence[EnhanceJob]) -> None:
+    """Create the folders a folder run's outputs go to (OutputError, one line, when one cannot be made)."""
+    for folder in sorted({j.output.parent for j in jobs}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"output folder {folder} cannot be created ({e.strerror or e})") from None
 
 
 def is_complete(job: EnhanceJob) -> bool:

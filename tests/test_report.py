@@ -123,3 +123,34 @@ def test_a_report_path_holding_something_else_is_refused_untouched(tmp_path):
     with pytest.raises(OutputError, match="is not a streamsr report"):
         ReportFile(precious, [(tmp_path / "x.mp4", tmp_path / "y.mp4")])
     assert precious.read_bytes() == b"\x00\x00\x00\x18ftypmp42 a recording"
+
+
+def test_recursive_mirrors_subfolders_and_without_it_one_warning_names_them(tmp_path, tiny_weights, capsys):
+    folder, out = tmp_path / "in", tmp_path / "out"
+    (folder / "patient1" / "day2").mkdir(parents=True)
+    make_clip(folder / "top.mp4", frames=2)
+    make_clip(folder / "patient1" / "a.mp4", frames=3, audio=True)
+    make_clip(folder / "patient1" / "day2" / "b.mkv", frames=2)
+    args = ("enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--engine", "torch")
+    code, err = run_main(capsys, *args)
+    assert code == 0, err
+    assert [ln for ln in err.splitlines() if "warning" in ln] == [
+        "streamsr: warning: 1 subfolder(s) with videos not enhanced: patient1 (add --recursive)"]
+    assert visible(out) == ["top.mp4"]
+    code, err = run_main(capsys, *args, "--recursive", "--report", str(tmp_path / "r.json"), "-q")
+    assert code == 0, err
+    assert visible(out) == ["patient1", "top.mp4"] and visible(out / "patient1") == ["a.mp4", "day2"]
+    assert visible(out / "patient1" / "day2") == ["b.mp4"]
+    body = json.loads((tmp_path / "r.json").read_text())
+    assert [(Path(f["output"]).relative_to(out).as_posix(), f["status"]) for f in body["files"]] == [
+        ("patient1/a.mp4", "ok"), ("patient1/day2/b.mp4", "ok"), ("top.mp4", "skipped")]
+    assert body["files"][0]["audio_tracks"] == 1
+
+
+def test_an_image_name_as_output_says_what_to_do(tmp_path, tiny_weights, capsys):
+    clip = make_clip(tmp_path / "c.mp4", frames=2)
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.png"), "--weights", str(tiny_weights))
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"streamsr: error: output {tmp_path / 'out.png'} is an image name; streamsr enhance writes videos: give a "
+        f"video name such as {tmp_path / 'out.mp4'} (to enhance single images, call streamsr.upscale from Python)")

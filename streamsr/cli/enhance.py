@@ -11,7 +11,10 @@ import typer
 from tqdm import tqdm
 
 from ..errors import Interrupted, StreamSRError, WeightsError
-from ..jobs import CompareOptions, EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs
+from ..jobs import (
+    CompareOptions, EnhancerSpec, JobOptions, JobResult, make_output_folders, plan_jobs, planned_frames, run_jobs,
+    skipped_subfolders,
+)
 from ..model import read_weights_preset
 from ..report import ReportFile
 from ..sinks import EncoderOptions
@@ -78,6 +81,8 @@ def enhance(
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
+    recursive: bool = typer.Option(False, "--recursive", "-r",
+                                   help="Also enhance the videos of subfolders, mirrored under OUTPUT."),
     report: Optional[Path] = typer.Option(
         None, help="Keep a JSON report of every file at this path, rewritten after each file (also when the run "
                    "is interrupted); a resumed run keeps the figures of files done earlier."),
@@ -96,10 +101,11 @@ def enhance(
     spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
                         weights=str(weights) if weights else None, preset=preset)
     panels = _compare_options(spec, compare_with)
-    jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix)
+    jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix,
+                     recursive=recursive)
     folder = input.is_dir()
     if folder:
-        output.mkdir(parents=True, exist_ok=True)
+        make_output_folders(jobs)
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
         overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels, sidecars=folder,
@@ -108,9 +114,15 @@ def enhance(
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
     def say(line: str) -> None:
-        if quiet and not line.startswith("failed"):
+        if quiet and not line.startswith(("failed", "warning")):
             return
         tqdm.write(f"streamsr: {line}", file=sys.stderr)
+
+    if folder and not recursive:
+        left = skipped_subfolders(input, output)
+        if left:
+            names = ", ".join(str(p.relative_to(input)) for p in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            say(f"warning: {len(left)} subfolder(s) with videos not enhanced: {names} (add --recursive)")
 
     def on_result(result: JobResult) -> None:
         if record is not None:
