@@ -25,7 +25,7 @@ from .frame import Frame
 from .model import resolve_weights
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
 from .report import JobResult, done_earlier, write_sidecar
-from .sinks import EncoderOptions, FileSink, Sink, check_output_path, join_segments
+from .sinks import EncoderOptions, FileSink, ResizedSink, Sink, check_output_path, join_segments, scaled_size
 from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
 from .tiling import Tiler
 
@@ -91,7 +91,10 @@ class JobOptions:
     strict: any damaged, undecodable or missing frame fails the file; segment_seconds: cut inputs longer
     than twice this into segments of at least this many seconds, at keyframes (None: never); compare: the
     panels of the jobs' comparison videos; sidecars: record each finished job's result beside its output
-    (report.sidecar_path), so a resumed folder run reports the figures of the run that wrote it."""
+    (report.sidecar_path), so a resumed folder run reports the figures of the run that wrote it;
+    outscale: output size as a multiple of the input's, 0 < outscale <= the model's scale (None: the
+    model's 4x), the 4x frames resized with an antialiased filter (sinks.ResizedSink), each side rounded
+    to an even number (sinks.scaled_size)."""
 
     encoder: EncoderOptions = EncoderOptions()
     overwrite: bool = False
@@ -99,8 +102,11 @@ class JobOptions:
     segment_seconds: float | None = None
     compare: CompareOptions = CompareOptions()
     sidecars: bool = False
+    outscale: float | None = None
 
     def __post_init__(self) -> None:
+        if self.outscale is not None and not 0 < self.outscale <= 4:
+            raise ValueError(f"JobOptions.outscale must be > 0 and <= 4, got {self.outscale}")
         if self.segment_seconds is not None and self.segment_seconds <= 0:
             raise ValueError(f"JobOptions.segment_seconds must be > 0 s or None, got {self.segment_seconds}")
 
@@ -150,6 +156,34 @@ class EnhanceReport:
     decode_errors: int
     seconds: float
     stats: PipelineStats
+
+
+FOUR_K = (3840, 2160)
+"""UHD 4K: outputs beyond it are worth a note (players, displays and H.264 levels struggle past it)."""
+
+
+def output_size(width: int, height: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """The (width, height) of the output of a `width` x `height` input: `scale` times it, or with
+    `outscale` that multiple, each side rounded to an even number (sinks.scaled_size)."""
+    return (scale * width, scale * height) if outscale is None else scaled_size(width, height, outscale)
+
+
+def oversized_outputs(jobs: Sequence[EnhanceJob], options: JobOptions, *, scale: int = 4,
+                      limit: tuple[int, int] = FOUR_K) -> list[tuple[EnhanceJob, tuple[int, int], tuple[int, int]]]:
+    """(job, output size, input size) of each job whose output would be larger than `limit` (4K) in either
+    dimension, from the input headers (inputs that cannot be read are left to fail in the run)."""
+    found = []
+    for job in jobs:
+        try:
+            with av.open(str(job.input)) as c:
+                ctx = c.streams.video[0].codec_context
+                source = (ctx.width, ctx.height)
+        except (av.error.FFmpegError, IndexError, OSError):
+            continue
+        size = output_size(*source, scale, options.outscale)
+        if size[0] > limit[0] or size[1] > limit[1]:
+            found.append((job, size, source))
+    return found
 
 
 def compare_path_for(output: Path) -> Path:
@@ -329,20 +363,22 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
         if on_start is not None:
             on_start(info)
         s = enhancer.tiler.scale
+        width, height = output_size(info.width, info.height, s, options.outscale)
         streams_from = job.input if whole else None
         overwrite = options.overwrite or not whole
         sinks: list[Sink] = []
         try:
-            main = FileSink(unit.path, width=info.width * s, height=info.height * s, rate=info.rate,
+            main = FileSink(unit.path, width=width, height=height, rate=info.rate,
                             time_base=info.time_base, options=options.encoder, streams_from=streams_from,
                             overwrite=overwrite)
-            sinks.append(main)
+            sinks.append(main if (width, height) == (s * info.width, s * info.height)
+                         else ResizedSink(main, width=width, height=height))
             if job.compare is not None:
                 labels = options.compare.labels
-                inner = FileSink(job.compare, width=len(labels) * info.width * s, height=info.height * s,
+                inner = FileSink(job.compare, width=len(labels) * width, height=height,
                                  rate=info.rate, time_base=info.time_base, options=options.encoder,
                                  streams_from=streams_from, overwrite=overwrite)
-                sinks.append(CompareSink(inner, width=info.width * s, height=info.height * s, labels=labels,
+                sinks.append(CompareSink(inner, width=width, height=height, labels=labels,
                                          others=(other.enhance,) if other is not None else ()))
         except BaseException:
             for sink in sinks:
@@ -468,15 +504,17 @@ def enhance_video(
     overwrite: bool = False,
     strict: bool = False,
     compare_label: str = MODEL_LABEL,
+    outscale: float | None = None,
     on_start: Callable[[StreamInfo], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> EnhanceReport:
     """Decode `job.input`, enhance every frame, encode to `job.output` with the same frame count, rate,
     timestamps and other streams (one unit, never segmented). Outputs appear only when complete.
-    compare_label: the caption of the model's panel in `job.compare` (when there is one)."""
+    compare_label: the caption of the model's panel in `job.compare` (when there is one); outscale: as
+    in JobOptions."""
     unit = WorkUnit(job=job, path=job.output, frames=0)
     options = JobOptions(encoder=encoder, overwrite=overwrite, strict=strict,
-                         compare=CompareOptions(label=compare_label))
+                         compare=CompareOptions(label=compare_label), outscale=outscale)
     r = run_unit(unit, enhancer, options, on_start=on_start, on_frame=on_frame)
     return EnhanceReport(job=job, info=r.info, frames=r.frames_out, repeated_frames=r.repeated,
                          damaged_frames=r.damaged, decode_errors=r.decode_errors, seconds=r.seconds, stats=r.stats)

@@ -12,8 +12,8 @@ from tqdm import tqdm
 
 from ..errors import Interrupted, StreamSRError, WeightsError
 from ..jobs import (
-    CompareOptions, EnhancerSpec, JobOptions, JobResult, make_output_folders, plan_jobs, planned_frames, run_jobs,
-    skipped_subfolders,
+    CompareOptions, EnhancerSpec, JobOptions, JobResult, is_complete, make_output_folders, oversized_outputs, plan_jobs,
+    planned_frames, run_jobs, skipped_subfolders,
 )
 from ..model import read_weights_preset
 from ..report import ReportFile
@@ -81,6 +81,10 @@ def enhance(
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
+    outscale: Optional[float] = typer.Option(
+        None, "--outscale", metavar="S",
+        help="Output size as a multiple of the input's (0 < S <= 4, default 4): the 4x frames resized with an "
+             "antialiased filter, as Real-ESRGAN's --outscale."),
     recursive: bool = typer.Option(False, "--recursive", "-r",
                                    help="Also enhance the videos of subfolders, mirrored under OUTPUT."),
     report: Optional[Path] = typer.Option(
@@ -98,6 +102,8 @@ def enhance(
 ) -> None:
     """Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input."""
     suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    if outscale is not None and not 0 < outscale <= 4:
+        raise typer.BadParameter(f"--outscale must be > 0 and <= 4, got {outscale:g}")
     spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
                         weights=str(weights) if weights else None, preset=preset)
     panels = _compare_options(spec, compare_with)
@@ -109,15 +115,22 @@ def enhance(
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
         overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels, sidecars=folder,
+        outscale=outscale,
     )
     record = ReportFile(report, [(j.input, j.output) for j in jobs]) if report is not None else None
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
     def say(line: str) -> None:
-        if quiet and not line.startswith(("failed", "warning")):
+        if quiet and not line.startswith(("failed", "warning", "note")):
             return
         tqdm.write(f"streamsr: {line}", file=sys.stderr)
 
+    big = oversized_outputs([j for j in jobs if options.overwrite or not is_complete(j)], options)
+    if big:
+        (job, (w, h), (iw, ih)), more = big[0], (f" (and {len(big) - 1} more file(s))" if len(big) > 1 else "")
+        fit = int(min(3840 / iw, 2160 / ih) * 100) / 100  # rounded down: stays within 4K
+        say(f"note: {job.output.name} will be {w}x{h}, larger than 4K (3840x2160){more}; --outscale {fit:g} "
+            "keeps it within 4K")
     if folder and not recursive:
         left = skipped_subfolders(input, output)
         if left:
