@@ -94,7 +94,8 @@ class JobOptions:
     (report.sidecar_path), so a resumed folder run reports the figures of the run that wrote it;
     outscale: output size as a multiple of the input's, 0 < outscale <= the model's scale (None: the
     model's 4x), the 4x frames resized with an antialiased filter (sinks.ResizedSink), each side rounded
-    to an even number (sinks.scaled_size)."""
+    to an even number (sinks.scaled_size); salvage: a truncated input (fewer frames than its header
+    promises) is enhanced from the frames it still holds, status "salvaged", instead of failing."""
 
     encoder: EncoderOptions = EncoderOptions()
     overwrite: bool = False
@@ -103,6 +104,7 @@ class JobOptions:
     compare: CompareOptions = CompareOptions()
     sidecars: bool = False
     outscale: float | None = None
+    salvage: bool = False
 
     def __post_init__(self) -> None:
         if self.outscale is not None and not 0 < self.outscale <= 4:
@@ -129,7 +131,8 @@ class WorkUnit:
 class UnitResult:
     """What a unit did. frames_in: frames decoded; repeated: timestamps filled with the previous good frame;
     damaged: frames decoded with errors (kept); decode_errors: packets rejected; moved: frames moved by a
-    tick to keep timestamps increasing; audio_tracks / skipped_streams: what was copied / left out."""
+    tick to keep timestamps increasing; audio_tracks / skipped_streams: what was copied / left out;
+    lost: frames a truncated input promised and no longer holds (with options.salvage)."""
 
     frames_in: int
     frames_out: int
@@ -142,6 +145,7 @@ class UnitResult:
     seconds: float
     info: StreamInfo
     stats: PipelineStats
+    lost: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -353,7 +357,8 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
     whole = unit.window is None
     if job.compare is not None and options.compare.other is not None and other is None:
         raise ValueError("run_unit: options.compare.other is set, so `other` (its built Enhancer) must be given")
-    with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index) as source:
+    with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index,
+                    salvage=options.salvage) as source:
         info = source.info
         config = PipelineConfig(live=False)
         # 4x frames alive at once: the queue between enhancer and sinks, one being enhanced, one being
@@ -389,7 +394,7 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
             frames_in=stats.frames_out - source.repeated_frames, frames_out=stats.frames_out,
             repeated=source.repeated_frames, damaged=source.damaged_frames, decode_errors=source.decode_errors,
             moved=main.moved_frames, audio_tracks=main.audio_tracks, skipped_streams=tuple(main.skipped_streams),
-            seconds=time.perf_counter() - started, info=info, stats=stats,
+            seconds=time.perf_counter() - started, info=info, stats=stats, lost=source.lost_frames,
         )
 
 
@@ -408,8 +413,9 @@ def finish_job(job: EnhanceJob, units: Sequence[WorkUnit], results: Sequence[Uni
             remove_segments(units)
         seconds += time.perf_counter() - started
     frames_out = sum(r.frames_out for r in results)
+    lost = sum(r.lost for r in results)
     result = JobResult(
-        input=str(job.input), output=str(job.output), status="ok",
+        input=str(job.input), output=str(job.output), status="salvaged" if lost else "ok", lost_frames=lost,
         frames_in=sum(r.frames_in for r in results), frames_out=frames_out,
         damaged=sum(r.damaged for r in results), repeated=sum(r.repeated for r in results),
         decode_errors=sum(r.decode_errors for r in results), audio_tracks=audio, skipped_streams=skipped,

@@ -30,8 +30,8 @@ STATUSES = ("ok", "salvaged", "skipped", "failed", "interrupted", "pending")
 input, --salvage), skipped (its output was already complete: done by an earlier run), failed (`error` says
 why), interrupted (the run stopped while it was being enhanced; no output), pending (not started)."""
 
-FIGURES = ("frames_in", "frames_out", "damaged", "repeated", "decode_errors", "audio_tracks", "skipped_streams",
-           "segments", "seconds", "fps")
+FIGURES = ("frames_in", "frames_out", "damaged", "repeated", "decode_errors", "lost_frames", "audio_tracks",
+           "skipped_streams", "segments", "seconds", "fps")
 """The per-file figures a resumed run carries over from the run that wrote the output."""
 
 
@@ -39,7 +39,8 @@ FIGURES = ("frames_in", "frames_out", "damaged", "repeated", "decode_errors", "a
 class JobResult:
     """One line of the end summary and one entry of `--report`. status: one of STATUSES; seconds: wall time;
     fps: frames_out / seconds. For a skipped file (`done_earlier`), the figures are those of the run that
-    wrote its output, or None where no record of that run was found (never zeros)."""
+    wrote its output, or None where no record of that run was found (never zeros). lost_frames: frames
+    the input's header promises that a truncated file no longer holds (status salvaged)."""
 
     input: str
     output: str
@@ -49,6 +50,7 @@ class JobResult:
     damaged: int | None = 0
     repeated: int | None = 0
     decode_errors: int | None = 0
+    lost_frames: int | None = 0
     audio_tracks: int | None = 0
     skipped_streams: tuple[str, ...] | None = ()
     segments: int | None = 1

@@ -185,3 +185,35 @@ def test_outputs_beyond_4k_are_found_from_the_headers(tmp_path):
     assert oversized_outputs([job], JobOptions(), limit=(160, 160)) == [(job, (192, 160), (48, 40))]
     assert oversized_outputs([job], JobOptions(outscale=3), limit=(160, 160)) == []
     assert oversized_outputs([job], JobOptions(outscale=2.5), limit=(100, 100)) == [(job, (120, 100), (48, 40))]
+
+
+def test_salvage_keeps_the_decodable_frames_of_a_truncated_recording(tmp_path, tiny_weights, capsys):
+    import av
+
+    from test_archive import frame_times
+
+    clip = make_clip(tmp_path / "c.mp4", frames=20, audio=True)
+    indexed = tmp_path / "indexed.mp4"  # moov first, as recorders that write the index up front do
+    with av.open(str(clip)) as src, av.open(str(indexed), "w", options={"movflags": "faststart"}) as dst:
+        streams = {s.index: dst.add_stream_from_template(s) for s in src.streams}
+        for packet in src.demux():
+            if packet.size:
+                packet.stream = streams[packet.stream.index]
+                dst.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(indexed.read_bytes()[: int(indexed.stat().st_size * 0.6)])
+    args = ("enhance", str(cut), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
+    code, err = run_main(capsys, *args)
+    assert code == 1 and "truncated" in err and "--salvage keeps them" in err
+    report = tmp_path / "r.json"
+    code, err = run_main(capsys, *args, "--salvage", "--report", str(report))
+    assert code == 0, err
+    entry = json.loads(report.read_text())["files"][0]
+    assert entry["status"] == "salvaged" and entry["lost_frames"] > 0
+    kept = 20 - entry["lost_frames"]
+    times, _, _ = frame_times(tmp_path / "out.mp4")
+    assert entry["frames_out"] == len(times) and kept - 1 <= len(times) <= kept
+    source = frame_times(clip)[0]
+    assert times[:10] == source[:10] and set(times) <= set(source)  # kept frames at their own times (B-frames
+    assert times == sorted(times)                                    # past the cut may leave a gap near the end)
+    assert "salvaged from a truncated file" in err

@@ -28,6 +28,8 @@ def _describe(result: JobResult) -> str:
     if result.status == "interrupted":
         return f"interrupted {result.input}: partial output removed"
     notes = []
+    if result.lost_frames:
+        notes.append(f"salvaged from a truncated file: {result.lost_frames} frame(s) it promised are gone")
     if result.damaged:
         notes.append(f"{result.damaged} damaged frame(s) kept")
     if result.repeated:
@@ -80,6 +82,8 @@ def enhance(
              "name from `streamsr info`, or a .safetensors file); implies --compare."),
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
+    salvage: bool = typer.Option(False, help="Enhance what a truncated recording still holds (status 'salvaged') "
+                                             "instead of failing it."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
     outscale: Optional[float] = typer.Option(
         None, "--outscale", metavar="S",
@@ -115,7 +119,7 @@ def enhance(
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
         overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels, sidecars=folder,
-        outscale=outscale,
+        outscale=outscale, salvage=salvage,
     )
     record = ReportFile(report, [(j.input, j.output) for j in jobs]) if report is not None else None
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
@@ -176,9 +180,10 @@ def enhance(
         record.finish("done")
     bad = [r for r in results if r.status == "failed"]
     if folder:
-        counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
-        print(f"streamsr: {len(results)} file(s): {counts['ok']} enhanced, {counts['skipped']} skipped, "
-              f"{counts['failed']} failed", file=sys.stderr)
+        counts = {s: sum(r.status == s for r in results) for s in ("ok", "salvaged", "skipped", "failed")}
+        salvaged = f" ({counts['salvaged']} salvaged)" if counts["salvaged"] else ""
+        print(f"streamsr: {len(results)} file(s): {counts['ok'] + counts['salvaged']} enhanced{salvaged}, "
+              f"{counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
         for r in bad:
             print(f"streamsr:   FAILED {r.input}: {r.error}", file=sys.stderr)
     elif bad:
