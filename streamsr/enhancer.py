@@ -4,9 +4,12 @@ Sources and sinks never see tensors; the enhancer never sees where frames come f
 
 Two paths behind one contract (`enhance(frame)`, or `submit(frame)` then `collect(handle)` for frames in
 flight):
-- direct (the CPU default): each frame is converted, tiled (`Tiler.split`), run in batches, concatenated,
-  stitched and quantised with fresh tensors, synchronously. This is the path the CPU figures of
-  benchmarks/RESULTS.md measure.
+- direct (the CPU default, and any frame larger than RESIDENT_MAX_PIXELS): synchronously, one batch of
+  tiles at a time is cut straight from the uint8 frame (`Tiler.tiles`), converted, run, and its clamped,
+  quantised 4x centres copied into a preallocated output (`Tiler.place`), so memory is the input and output
+  frames plus a working set that does not grow with the frame (`_tiles_into`, `working_set_bytes`); a
+  frame that cannot fit is refused in one line first (`check_fits`). This is the path the CPU figures of
+  benchmarks/RESULTS.md measure (they were taken before the batch-by-batch form, which gives the same bytes).
 - device-resident (the CUDA default): everything a frame size needs is allocated once (`_FrameBuffers`) and
   reused while the size stays the same. The uint8 frame is copied into a pinned buffer and uploaded with
   one async copy, converted to the engine dtype on the device, cut into a preallocated tile buffer by one
