@@ -155,18 +155,23 @@ def enhance_video(
     encoder: EncoderOptions = EncoderOptions(),
     compare: bool = False,
     overwrite: bool = False,
+    outscale: float | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> VideoResult:
     """Enhance the video file `input` 4x into `output` (what `streamsr enhance` does for one file): same
     frame count, rate, timestamps and audio; the output appears only when complete.
 
     compare: also write OUTPUT.compare.mp4 (bicubic | the model side by side, each panel labelled).
-    encoder: codec, crf, bitrate, pixel format of the output. on_frame: called with each enhanced frame
-    (progress). The other arguments are those of `upscale`, and share its kept enhancers.
+    encoder: codec, crf, bitrate, pixel format of the output. outscale: output size as a multiple of the
+    input's, 0 < outscale <= 4 (None: 4x), the 4x frames resized with an antialiased filter (INTER_AREA),
+    each side rounded to an even number (Real-ESRGAN's --outscale). on_frame: called with each enhanced
+    frame (progress). The other arguments are those of `upscale`, and share its kept enhancers.
     Raises InputError (missing or unreadable input, a folder), OutputError (exists without overwrite,
     unwritable), EngineUnavailableError / WeightsError; Ctrl-C leaves no output behind.
     """
     input, output = Path(input), Path(output)
+    if outscale is not None and not 0 < outscale <= 4:
+        raise InputError(f"enhance_video: outscale must be > 0 and <= 4, got {outscale}")
     if input.is_dir():
         raise InputError(f"input {input} is a folder; enhance_video takes one video file (the CLI takes folders)")
     (job,) = plan_jobs(input, output, compare=compare, overwrite=overwrite)
@@ -174,7 +179,7 @@ def enhance_video(
                                          tile=tile, halo=halo, weights=weights, preset=preset))
     with lock:
         report = _run_job(job, enhancer, encoder=encoder, overwrite=overwrite, compare_label=weights_label(weights),
-                          on_frame=on_frame)
+                          outscale=outscale, on_frame=on_frame)
     return VideoResult(
         output=job.output,
         compare=job.compare,

@@ -52,8 +52,8 @@ def label_strip(text: str, width: int, height: int) -> np.ndarray:
 
 class CompareSink:
     """Wraps `inner`, a sink of width `len(labels) * width` and height `height`, and writes to it, for each
-    enhanced frame of (height, width): bicubic 4x of `frame.lowres` | `frame.image` | each of `others`
-    applied to the low-res frame, with `labels[k]` captioned on panel k and a 2-px dark divider at each seam.
+    enhanced frame: bicubic of `frame.lowres` to (height, width) | `frame.image` | each of `others` applied
+    to the low-res frame (enhanced images of another size are resized to the panel, antialiased), with `labels[k]` captioned on panel k and a 2-px dark divider at each seam.
 
     labels: one per panel, the first for bicubic (`BICUBIC_LABEL`), so len(labels) == 2 + len(others).
     others: Frame -> Frame 4x enhancers (their output must be (height, width, 3)); each is given a new Frame
@@ -81,14 +81,21 @@ class CompareSink:
         w, h = self.width, self.height
         out = np.empty((h, self.panels * w, 3), np.uint8)
         out[:, :w] = cv2.resize(frame.lowres, (w, h), interpolation=cv2.INTER_CUBIC)
-        out[:, w : 2 * w] = frame.image
+        out[:, w : 2 * w] = self._fit(frame.image)
         for k, enhance in enumerate(self._others, start=2):
             source = Frame(image=frame.lowres, seq=frame.seq, pts=frame.pts, time_base=frame.time_base,
                            repeated=frame.repeated)
-            out[:, k * w : (k + 1) * w] = enhance(source).image
+            out[:, k * w : (k + 1) * w] = self._fit(enhance(source).image)
         out[:, self._dividers] = DIVIDER_VALUE
         out[: self._strip.shape[0]] = self._strip
         return out
+
+    def _fit(self, image: np.ndarray) -> np.ndarray:
+        """An enhanced image at the panel size: resized with INTER_AREA (antialiased) when the panels are
+        smaller than the model's output (`--outscale`), else as is."""
+        if image.shape[0] == self.height and image.shape[1] == self.width:
+            return image
+        return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
 
     def write(self, frame: Frame) -> None:
         self._inner.write(frame.with_image(self.compose(frame), scale=frame.scale))

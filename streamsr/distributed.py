@@ -17,11 +17,12 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
-from .errors import EngineUnavailableError, InputError
+from .errors import EngineUnavailableError, InputError, Interrupted
 from .jobs import (
     EnhanceJob, EnhancerSpec, JobOptions, JobResult, UnitResult, WorkUnit, build_other, failed, finish_job,
-    is_complete, plan_units, remove_segments, run_unit, skipped,
+    interrupted, is_complete, plan_units, remove_segments, run_unit, skipped,
 )
+from .sinks import partial_path
 
 PROGRESS_EVERY = 8
 """Frames a worker enhances between two progress reports (one tiny remote call each)."""
@@ -105,7 +106,11 @@ def run_on_ray(
 
     address: None starts a local Ray instance (or joins the one `ray.init` already made in this process);
     "auto" joins the cluster of this node, "ray://host:port" a remote one. on_frames(n): n more frames
-    done, about every `poll_s` s; on_result as each job ends; on_status: one-line messages."""
+    done, about every `poll_s` s; on_result as each job ends; on_status: one-line messages.
+
+    Ctrl-C / SIGTERM on the driver: the workers are killed, every job not finished gets an "interrupted"
+    result (on_result), their segments and partial outputs are removed, and Interrupted is raised; finished
+    outputs stay (a re-run skips them)."""
     ray = _import_ray()
     from ray.util import ActorPool
     if not ray.is_initialized():
@@ -145,6 +150,7 @@ def run_on_ray(
     done: dict[int, list[tuple[int, UnitResult | BaseException]]] = defaultdict(list)
     errors: dict[int, BaseException] = {}
     shown = 0
+    stopped = False
     try:
         while pool.has_next():
             try:
@@ -166,13 +172,24 @@ def run_on_ray(
                 results[i] = _close_job(jobs[i], units[i], done[i], errors.get(i), options, started[i])
                 if on_result is not None:
                     on_result(results[i])
+    except KeyboardInterrupt:
+        stopped = True
     finally:
+        for actor in actors:
+            ray.kill(actor)  # first: a killed worker writes nothing more (its partial file is removed below)
+        ray.kill(progress)
         for i, job_units in units.items():
             if i not in results:
                 remove_segments(job_units)
-        for actor in actors:
-            ray.kill(actor)
-        ray.kill(progress)
+                for path in filter(None, (jobs[i].output, jobs[i].compare)):
+                    partial_path(path).unlink(missing_ok=True)
+    if stopped:
+        for i in sorted(units):
+            if i not in results:
+                results[i] = interrupted(jobs[i], seconds=time.perf_counter() - started.get(i, time.perf_counter()))
+                if on_result is not None:
+                    on_result(results[i])
+        raise Interrupted("interrupted; finished outputs kept, unfinished ones removed (re-run to resume)")
     return [results[i] for i in range(len(jobs))]
 
 

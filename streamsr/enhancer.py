@@ -4,9 +4,12 @@ Sources and sinks never see tensors; the enhancer never sees where frames come f
 
 Two paths behind one contract (`enhance(frame)`, or `submit(frame)` then `collect(handle)` for frames in
 flight):
-- direct (the CPU default): each frame is converted, tiled (`Tiler.split`), run in batches, concatenated,
-  stitched and quantised with fresh tensors, synchronously. This is the path the CPU figures of
-  benchmarks/RESULTS.md measure.
+- direct (the CPU default, and any frame larger than RESIDENT_MAX_PIXELS): synchronously, one batch of
+  tiles at a time is cut straight from the uint8 frame (`Tiler.tiles`), converted, run, and its clamped,
+  quantised 4x centres copied into a preallocated output (`Tiler.place`), so memory is the input and output
+  frames plus a working set that does not grow with the frame (`_tiles_into`, `working_set_bytes`); a
+  frame that cannot fit is refused in one line first (`check_fits`). This is the path the CPU figures of
+  benchmarks/RESULTS.md measure (they were taken before the batch-by-batch form, which gives the same bytes).
 - device-resident (the CUDA default): everything a frame size needs is allocated once (`_FrameBuffers`) and
   reused while the size stays the same. The uint8 frame is copied into a pinned buffer and uploaded with
   one async copy, converted to the engine dtype on the device, cut into a preallocated tile buffer by one
@@ -21,6 +24,7 @@ flight):
 
 from __future__ import annotations
 
+import os
 import sys
 from collections import deque
 from collections.abc import Callable
@@ -30,10 +34,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
+try:
+    import resource
+except ImportError:  # not on Windows: no process limits to read there
+    resource = None
+
 from .backends import EngineConfig, select_engine, takes_any_window
 from .backends.base import Engine, accepts_out
 from .errors import InputError
 from .frame import Frame, now_ns
+from .model import PRESETS, read_weights_preset
 from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_tile
 
 IN_FLIGHT = 2
@@ -46,6 +56,58 @@ one being written; a consumer that keeps every frame (a list in a test, a user o
 unpooled images past this, rather than pinning memory without bound."""
 
 _EVENTS = ("anchor", "uploaded", "tiled", "inferred", "stitched", "downloaded")
+
+ACTIVATION_BYTES = 24
+"""Bytes per model channel per pixel of a batch's 4x tile windows that the engine's own working memory
+(activations, its arena, first-run allocations) is allowed in `Enhancer.working_set_bytes`. Measured as
+peak RSS minus RSS after the build, minus the input and output frames, for one 300x300 and one 1000x1000
+frame (batch 16, 44-px windows; the same within 50 MB at both sizes): ONNX Runtime 338-353 MiB for
+srgan-x4-lite (32 channels), 619-669 MiB for srgan-x4 (64); torch eager 210-215 / 378 MiB. 669 MiB over
+16 * 176**2 4x pixels and 64 channels is 22 bytes; 24 bounds every measurement."""
+
+DEFAULT_CHANNELS = 64
+"""Channels the working set is sized for when the Enhancer is not told its model's (the widest preset)."""
+
+RESIDENT_MAX_PIXELS = 1920 * 1080
+"""Largest input frame (pixels) the device-resident path takes. Its buffers hold every tile of a frame at
+once (about 600 bytes per input pixel: gather index, tiles, 4x tiles, a float32 frame), fine for video
+frames and the reason it is fast; larger frames take the direct path, whose memory does not grow with the
+frame beyond its input and output (`Enhancer._tiles_into`)."""
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
+
+
+def _proc_kib(path: str, key: str) -> int | None:
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes this process can still allocate on `device`, None when unknown. CUDA: free device memory plus
+    what torch's caching allocator holds unused. CPU (Linux): the least of MemAvailable and the headroom
+    under this process's address-space and data limits (RLIMIT_AS, RLIMIT_DATA: `ulimit -v`, a container
+    or job scheduler's cap)."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+    if device.type != "cpu":
+        return None
+    limits = [_proc_kib("/proc/meminfo", "MemAvailable")]
+    for which, used in (() if resource is None else ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData"))):
+        soft, _ = resource.getrlimit(which)
+        current = _proc_kib(f"/proc/{os.getpid()}/status", used)
+        if soft != resource.RLIM_INFINITY and current is not None:
+            limits.append(max(0, soft - current))
+    known = [x for x in limits if x is not None]
+    return min(known) if known else None
 
 
 class _HostImage:
@@ -163,8 +225,12 @@ class Enhancer:
     step, with no synchronize() per frame (collect waits only for the frame's own download event).
     """
 
-    def __init__(self, engine: Engine, tiler: Tiler, *, resident: bool | None = None) -> None:
+    def __init__(self, engine: Engine, tiler: Tiler, *, resident: bool | None = None,
+                 channels: int = DEFAULT_CHANNELS, arch: str = "progressive") -> None:
         """resident: the device-resident path (see the module doc); None = on CUDA devices only.
+        channels, arch: the model's width and architecture (`model.Preset`), which size the working set
+        (`working_set_bytes`): a progressive model's widest activations are on the 4x grid, an lr-space
+        model's on the LR grid.
 
         Raises InputError (one line) when the engine cannot run this tiler's tiles: another scale, or a
         fixed-window engine built for another window than `tiler.window`."""
@@ -178,6 +244,8 @@ class Enhancer:
             )
         self.engine = engine
         self.tiler = tiler
+        self.channels = channels
+        self.arch = arch
         self.resident = engine.device.type == "cuda" if resident is None else resident
         self._pinned: torch.Tensor | None = None
         self._engine_takes_out = accepts_out(engine)
@@ -214,7 +282,9 @@ class Enhancer:
             weights=str(weights) if weights is not None else None, preset=preset,
             cache_dir=str(cache_dir) if cache_dir is not None else None,
         )
-        return cls(select_engine(config), tiler, resident=resident)
+        built = select_engine(config)
+        shape = read_weights_preset(weights) if preset is None else PRESETS[preset]
+        return cls(built, tiler, resident=resident, channels=shape.channels, arch=shape.arch)
 
     @property
     def device(self) -> torch.device:
@@ -241,7 +311,7 @@ class Enhancer:
         (RuntimeError past that). On CUDA this returns once the frame's work is enqueued."""
         if len(self._pending) >= self.in_flight:
             raise RuntimeError(f"Enhancer.submit: {len(self._pending)} frames in flight already; collect one first")
-        if not self.resident:
+        if not self.resident or frame.height * frame.width > RESIDENT_MAX_PIXELS:
             handle = EnhanceHandle(frame=frame, result=self._enhance_direct(frame))
         else:
             handle = self._submit_resident(frame)
@@ -268,40 +338,116 @@ class Enhancer:
                 handle._slot.events["downloaded"].synchronize()
             handle._slot = handle._buffers = handle._image = handle._array = None
 
+    # ---- memory ------------------------------------------------------------------------------------------
+    def working_set_bytes(self) -> int:
+        """B, the bytes one batch of tiles needs on the direct path, whatever the frame size:
+
+            B = b*3*w*w*5 + b*3*(s*w)**2*4 + 2*b*3*(s*t)**2*4 + b*g*C*ACTIVATION_BYTES
+
+        for batch b, window w (tile t + 2 halo), scale s, model channels C, and g the pixels of one window
+        on the grid the model's widest activations live on ((s*w)**2 for progressive models, w**2 for
+        lr-space ones, whose only 4x tensor is the output): the batch's tiles (uint8 and float32), the
+        engine's float32 output tiles, their clamped centres and one row band, and the engine's own working
+        memory (measured bound for progressive models, see ACTIVATION_BYTES; the same allowance per channel
+        and pixel is assumed on the LR grid). About 400 MB for srgan-x4-lite at batch 16, 44-px windows;
+        it scales with the batch."""
+        b, w, s, t = self.engine.batch, self.tiler.window, self.tiler.scale, self.tiler.tile
+        tiles = b * 3 * w * w * (1 + 4)
+        outputs = b * 3 * (s * w) ** 2 * 4
+        centres = 2 * b * 3 * (s * t) ** 2 * 4
+        grid = (s * w) ** 2 if self.arch == "progressive" else w * w
+        activations = b * grid * self.channels * ACTIVATION_BYTES
+        return tiles + outputs + centres + activations
+
+    def memory_needed(self, height: int, width: int, *, frames: int = 1) -> int:
+        """Bytes enhancing (height, width) frames needs beyond the input frame: `frames` 4x uint8 outputs
+        (3 * s*s * H * W bytes each; a pipeline keeps several alive) plus the working set B
+        (`working_set_bytes`); on a CUDA device also the uint8 input and one output there."""
+        out = 3 * self.tiler.scale ** 2 * height * width
+        need = frames * out + self.working_set_bytes()
+        if self.device.type == "cuda":
+            need += out + 3 * height * width
+        return need
+
+    def check_fits(self, height: int, width: int, *, frames: int = 1) -> None:
+        """InputError (one line) when `memory_needed(height, width, frames=frames)` exceeds the memory this
+        process can still get (`available_memory`): called before any work, so a frame too large for the
+        machine is refused instead of failing in an allocation halfway through."""
+        need = self.memory_needed(height, width, frames=frames)
+        available = available_memory(self.device)
+        if available is not None and need > available:
+            s = self.tiler.scale
+            raise InputError(
+                f"a {width}x{height} frame is too large for this machine: its {s * width}x{s * height} output and "
+                f"working set need about {_gib(need)} of memory, {_gib(available)} is available "
+                f"(crop or split the frame, or use a machine with more memory)")
+
     # ---- direct path (the CPU default) --------------------------------------------------------------------
     def _upload(self, image: np.ndarray) -> torch.Tensor:
-        """(H, W, 3) uint8 host -> (3, H, W) float32 in [0, 1] on the engine device."""
+        """(H, W, 3) uint8 host -> (3, H, W) uint8 view of it on the engine device (a copy there on CUDA)."""
         host = torch.from_numpy(np.require(image, requirements="W"))  # torch warns on read-only (PIL) arrays
         if self.device.type == "cuda":
             if self._pinned is None or self._pinned.shape != host.shape:
                 self._pinned = torch.empty(host.shape, dtype=torch.uint8, pin_memory=True)
             self._pinned.copy_(host)
             host = self._pinned
-        dev = host.to(self.device, non_blocking=True)
-        return dev.permute(2, 0, 1).float().div_(255.0)
+        return host.to(self.device, non_blocking=True).permute(2, 0, 1)
 
     def upscale(self, image: torch.Tensor, frame: Frame | None = None) -> torch.Tensor:
-        """(3, H, W) float in [0, 1] on the device -> (3, 4H, 4W) float32 clamped to [0, 1]."""
-        tiles, grid = self.tiler.split(image)
+        """(3, H, W) float in [0, 1] on the device -> (3, 4H, 4W) float32 clamped to [0, 1] (a new tensor).
+
+        Memory: the output (48 bytes per input pixel) plus the working set of one batch
+        (`working_set_bytes`); see `_tiles_into`."""
+        s = self.tiler.scale
+        self.check_fits(image.shape[1], image.shape[2], frames=4)  # a float32 output is 4 uint8 ones
+        out = torch.empty((3, s * image.shape[1], s * image.shape[2]), dtype=torch.float32, device=image.device)
+        self._tiles_into(image, out, frame=frame, quantise=False)
+        return out
+
+    def _tiles_into(self, image: torch.Tensor, dest: torch.Tensor, *, frame: Frame | None, quantise: bool) -> None:
+        """Enhance the (3, H, W) frame `image` (uint8 in 0..255 or float in [0, 1], any strides) into `dest`,
+        a preallocated (3, s*H, s*W) tensor (any dtype and strides: an HWC uint8 image permuted), batch by
+        batch: cut `engine.batch` tiles straight from the frame (`Tiler.tiles`), run them, clamp their 4x
+        centres to [0, 1] (times 255 and rounded when `quantise`) and copy them into place (`Tiler.place`).
+
+        Peak memory = the input frame + `dest` + B, where B (`working_set_bytes`) depends on the batch,
+        tile, halo and model only, never on the frame size: no padded frame, no tensor of all the tiles,
+        no float copy of the frame or its output is ever made. Per element the arithmetic is that of
+        `Tiler.split` -> engine -> `Tiler.stitch` on the whole frame, batched the same way (the same bytes).
+        Timeline: "tiled" once the tile maps are made, "inferred" and "stitched" after the last batch
+        (cutting and stitching happen batch by batch, inside inference)."""
+        grid = self.tiler.grid(image.shape[1], image.shape[2])
+        maps = self.tiler.pad_maps(image.shape[1], image.shape[2], device=image.device)
         if frame is not None:
             frame.timeline.stamp("tiled")
-        b = self.engine.batch
-        outs = [self.engine.run(tiles[i : i + b]) for i in range(0, tiles.shape[0], b)]
-        out = outs[0] if len(outs) == 1 else torch.cat(outs)
+        b, s, t, lo = self.engine.batch, self.tiler.scale, self.tiler.tile, self.tiler.scale * self.tiler.halo
+        for start in range(0, grid.count, b):
+            stop = min(start + b, grid.count)
+            tiles = self.tiler.tiles(image, grid, maps, start, stop)
+            tiles = tiles.float().div_(255.0) if not tiles.is_floating_point() else tiles.float()
+            sr = self.engine.run(tiles)
+            centres = sr[:, :, lo : lo + s * t, lo : lo + s * t].float().clamp_(0.0, 1.0)
+            if quantise:
+                centres = centres.mul_(255.0).round_()
+            self.tiler.place(centres, grid, start, dest)
         if frame is not None:
             frame.timeline.stamp("inferred")
-        sr = self.tiler.stitch(out, grid).float().clamp_(0.0, 1.0)
-        if frame is not None:
             frame.timeline.stamp("stitched")
-        return sr
 
     def _enhance_direct(self, frame: Frame) -> Frame:
+        self.check_fits(frame.height, frame.width)
+        s = self.tiler.scale
         image = self._upload(frame.image)
         frame.timeline.stamp("uploaded")
-        sr = self.upscale(image, frame)
-        out = sr.mul_(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+        if self.device.type == "cpu":
+            out = np.empty((s * frame.height, s * frame.width, 3), np.uint8)
+            self._tiles_into(image, torch.from_numpy(out).permute(2, 0, 1), frame=frame, quantise=True)
+        else:
+            dest = torch.empty((s * frame.height, s * frame.width, 3), dtype=torch.uint8, device=self.device)
+            self._tiles_into(image, dest.permute(2, 0, 1), frame=frame, quantise=True)
+            out = dest.cpu().numpy()
         frame.timeline.stamp("downloaded")
-        return frame.with_image(np.ascontiguousarray(out), scale=self.tiler.scale)
+        return frame.with_image(out, scale=s)
 
     # ---- device-resident path (the CUDA default) ----------------------------------------------------------
     def _buffers_for(self, height: int, width: int) -> _FrameBuffers:

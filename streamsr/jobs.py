@@ -10,10 +10,9 @@ skips them and an interrupted archive run resumes where it stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -25,7 +24,8 @@ from .errors import InputError, Interrupted, OutputError, StreamSRError
 from .frame import Frame
 from .model import resolve_weights
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
-from .sinks import EncoderOptions, FileSink, Sink, check_output_path, join_segments
+from .report import JobResult, done_earlier, write_sidecar
+from .sinks import EncoderOptions, FileSink, ResizedSink, Sink, check_output_path, join_segments, scaled_size
 from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
 from .tiling import Tiler
 
@@ -90,15 +90,25 @@ class JobOptions:
     """encoder: video encoder settings; overwrite: redo outputs that exist (else a folder job skips them);
     strict: any damaged, undecodable or missing frame fails the file; segment_seconds: cut inputs longer
     than twice this into segments of at least this many seconds, at keyframes (None: never); compare: the
-    panels of the jobs' comparison videos."""
+    panels of the jobs' comparison videos; sidecars: record each finished job's result beside its output
+    (report.sidecar_path), so a resumed folder run reports the figures of the run that wrote it;
+    outscale: output size as a multiple of the input's, 0 < outscale <= the model's scale (None: the
+    model's 4x), the 4x frames resized with an antialiased filter (sinks.ResizedSink), each side rounded
+    to an even number (sinks.scaled_size); salvage: a truncated input (fewer frames than its header
+    promises) is enhanced from the frames it still holds, status "salvaged", instead of failing."""
 
     encoder: EncoderOptions = EncoderOptions()
     overwrite: bool = False
     strict: bool = False
     segment_seconds: float | None = None
     compare: CompareOptions = CompareOptions()
+    sidecars: bool = False
+    outscale: float | None = None
+    salvage: bool = False
 
     def __post_init__(self) -> None:
+        if self.outscale is not None and not 0 < self.outscale <= 4:
+            raise ValueError(f"JobOptions.outscale must be > 0 and <= 4, got {self.outscale}")
         if self.segment_seconds is not None and self.segment_seconds <= 0:
             raise ValueError(f"JobOptions.segment_seconds must be > 0 s or None, got {self.segment_seconds}")
 
@@ -121,7 +131,8 @@ class WorkUnit:
 class UnitResult:
     """What a unit did. frames_in: frames decoded; repeated: timestamps filled with the previous good frame;
     damaged: frames decoded with errors (kept); decode_errors: packets rejected; moved: frames moved by a
-    tick to keep timestamps increasing; audio_tracks / skipped_streams: what was copied / left out."""
+    tick to keep timestamps increasing; audio_tracks / skipped_streams: what was copied / left out;
+    lost: frames a truncated input promised and no longer holds (with options.salvage)."""
 
     frames_in: int
     frames_out: int
@@ -134,30 +145,7 @@ class UnitResult:
     seconds: float
     info: StreamInfo
     stats: PipelineStats
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JobResult:
-    """One line of the end summary and one entry of `--report`: status is "ok", "skipped" (output already
-    complete) or "failed" (`error` says why, one line). seconds: wall time; fps: frames_out / seconds."""
-
-    input: str
-    output: str
-    status: str
-    frames_in: int = 0
-    frames_out: int = 0
-    damaged: int = 0
-    repeated: int = 0
-    decode_errors: int = 0
-    audio_tracks: int = 0
-    skipped_streams: tuple[str, ...] = ()
-    segments: int = 1
-    seconds: float = 0.0
-    fps: float = 0.0
-    error: str | None = None
-
-    def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+    lost: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -174,6 +162,34 @@ class EnhanceReport:
     stats: PipelineStats
 
 
+FOUR_K = (3840, 2160)
+"""UHD 4K: outputs beyond it are worth a note (players, displays and H.264 levels struggle past it)."""
+
+
+def output_size(width: int, height: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """The (width, height) of the output of a `width` x `height` input: `scale` times it, or with
+    `outscale` that multiple, each side rounded to an even number (sinks.scaled_size)."""
+    return (scale * width, scale * height) if outscale is None else scaled_size(width, height, outscale)
+
+
+def oversized_outputs(jobs: Sequence[EnhanceJob], options: JobOptions, *, scale: int = 4,
+                      limit: tuple[int, int] = FOUR_K) -> list[tuple[EnhanceJob, tuple[int, int], tuple[int, int]]]:
+    """(job, output size, input size) of each job whose output would be larger than `limit` (4K) in either
+    dimension, from the input headers (inputs that cannot be read are left to fail in the run)."""
+    found = []
+    for job in jobs:
+        try:
+            with av.open(str(job.input)) as c:
+                ctx = c.streams.video[0].codec_context
+                source = (ctx.width, ctx.height)
+        except (av.error.FFmpegError, IndexError, OSError):
+            continue
+        size = output_size(*source, scale, options.outscale)
+        if size[0] > limit[0] or size[1] > limit[1]:
+            found.append((job, size, source))
+    return found
+
+
 def compare_path_for(output: Path) -> Path:
     """out.mp4 -> out.compare.mp4: where `--compare` writes the labelled (bicubic | model [| other]) video."""
     return output.with_name(f"{output.stem}.compare{output.suffix}")
@@ -184,25 +200,70 @@ def segment_path(output: Path, segment: int) -> Path:
     return output.with_name(f".{output.stem}.seg{segment:04d}{output.suffix}")
 
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"})
+"""Output names that mean a picture, not a video: refused with a message that says what to do."""
+
+
+def _videos(folder: Path, *, recursive: bool, exclude: Path | None) -> list[Path]:
+    """Video files in `folder` (hidden names left out: partial outputs, sidecars), sorted by path; with
+    `recursive` also in its subfolders, except `exclude` (an output folder inside the input)."""
+    found = []
+    for p in sorted(folder.iterdir()):
+        if p.name.startswith("."):
+            continue
+        if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
+            found.append(p)
+        elif recursive and p.is_dir() and (exclude is None or p.resolve() != exclude):
+            found.extend(_videos(p, recursive=True, exclude=exclude))
+    return found
+
+
+def skipped_subfolders(input: Path, output: Path | None = None) -> list[Path]:
+    """The subfolders of the folder `input` that hold videos (at any depth) which a run without `recursive`
+    leaves out (the output folder, when it is inside the input, is not one of them)."""
+    exclude = output.resolve() if output is not None else None
+    return [p for p in sorted(input.iterdir())
+            if p.is_dir() and not p.name.startswith(".") and (exclude is None or p.resolve() != exclude)
+            and _videos(p, recursive=True, exclude=exclude)]
+
+
 def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bool = False,
-              suffix: str = ".mp4") -> list[EnhanceJob]:
-    """Expand INPUT/OUTPUT into jobs: a file -> that output file; a folder -> every video in it (sorted, not
-    recursive) -> OUTPUT folder/<stem><suffix>. Checks inputs exist and outputs can be written before any
-    work starts: InputError/OutputError with one line otherwise. A single file's existing output is an
-    error without `overwrite`; a folder's existing outputs are complete ones `run_jobs` skips."""
+              suffix: str = ".mp4", recursive: bool = False) -> list[EnhanceJob]:
+    """Expand INPUT/OUTPUT into jobs: a file -> that output file; a folder -> every video in it (sorted) ->
+    OUTPUT folder/<stem><suffix>; with `recursive` also the videos of its subfolders, mirrored under OUTPUT
+    (in/patient1/a.mp4 -> OUTPUT/patient1/a.mp4; `make_output_folders` creates them). Checks inputs exist
+    and outputs can be written before any work starts: InputError/OutputError with one line otherwise
+    (also for an image name as output, and for two inputs that would write one output). A single file's
+    existing output is an error without `overwrite`; a folder's existing outputs are complete ones
+    `run_jobs` skips."""
     if not input.exists():
         raise InputError(f"input {input} does not exist")
     if input.is_dir():
-        files = sorted(p for p in input.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        exclude = output.resolve()
+        files = _videos(input, recursive=recursive, exclude=exclude)
         if not files:
-            raise InputError(f"input folder {input} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+            raise InputError(f"input folder {input} holds no video files ({', '.join(sorted(VIDEO_SUFFIXES))})"
+                             + ("" if recursive or not skipped_subfolders(input, output) else
+                                "; its subfolders do (add --recursive)"))
         if output.exists() and not output.is_dir():
             raise OutputError(f"output {output} must be a folder when the input {input} is a folder")
         if output.exists():
             check_output_path(output / ".streamsr-check", overwrite=True)
-        pairs = [(f, output / f"{f.stem}{suffix}") for f in files]
+        pairs = [(f, output / f.relative_to(input).parent / f"{f.stem}{suffix}") for f in files]
+        if suffix.lower() in IMAGE_SUFFIXES:
+            raise OutputError(f"--suffix {suffix} is an image format; streamsr enhance writes videos: use .mp4, "
+                              ".mkv or .mov (to enhance single images, call streamsr.upscale from Python)")
     else:
         pairs = [(input, output)]
+        if output.suffix.lower() in IMAGE_SUFFIXES:
+            raise OutputError(f"output {output} is an image name; streamsr enhance writes videos: give a video "
+                              f"name such as {output.with_suffix('.mp4')} (to enhance single images, call "
+                              "streamsr.upscale from Python)")
+    seen: dict[Path, Path] = {}
+    for i, o in pairs:
+        if o in seen:
+            raise OutputError(f"inputs {seen[o]} and {i} would both be written to {o}; rename one of them")
+        seen[o] = i
     jobs = [EnhanceJob(input=i, output=o, compare=compare_path_for(o) if compare else None) for i, o in pairs]
     for job in jobs:
         if job.output.resolve() == job.input.resolve():
@@ -211,6 +272,15 @@ def plan_jobs(input: Path, output: Path, *, compare: bool = False, overwrite: bo
             for path in filter(None, (job.output, job.compare)):
                 check_output_path(path, overwrite=overwrite)
     return jobs
+
+
+def make_output_folders(jobs: Sequence[EnhanceJob]) -> None:
+    """Create the folders a folder run's outputs go to (OutputError, one line, when one cannot be made)."""
+    for folder in sorted({j.output.parent for j in jobs}):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"output folder {folder} cannot be created ({e.strerror or e})") from None
 
 
 def is_complete(job: EnhanceJob) -> bool:
@@ -287,36 +357,44 @@ def run_unit(unit: WorkUnit, enhancer: Enhancer, options: JobOptions, *, other: 
     whole = unit.window is None
     if job.compare is not None and options.compare.other is not None and other is None:
         raise ValueError("run_unit: options.compare.other is set, so `other` (its built Enhancer) must be given")
-    with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index) as source:
+    with FileSource(job.input, strict=options.strict, window=unit.window, index=unit.index,
+                    salvage=options.salvage) as source:
         info = source.info
+        config = PipelineConfig(live=False)
+        # 4x frames alive at once: the queue between enhancer and sinks, one being enhanced, one being
+        # written, and a comparison frame of its panels. Refused here, before any output is started.
+        panels = len(options.compare.labels) if job.compare is not None else 0
+        enhancer.check_fits(info.height, info.width, frames=config.queue_size + 2 + panels)
         if on_start is not None:
             on_start(info)
         s = enhancer.tiler.scale
+        width, height = output_size(info.width, info.height, s, options.outscale)
         streams_from = job.input if whole else None
         overwrite = options.overwrite or not whole
         sinks: list[Sink] = []
         try:
-            main = FileSink(unit.path, width=info.width * s, height=info.height * s, rate=info.rate,
+            main = FileSink(unit.path, width=width, height=height, rate=info.rate,
                             time_base=info.time_base, options=options.encoder, streams_from=streams_from,
                             overwrite=overwrite)
-            sinks.append(main)
+            sinks.append(main if (width, height) == (s * info.width, s * info.height)
+                         else ResizedSink(main, width=width, height=height))
             if job.compare is not None:
                 labels = options.compare.labels
-                inner = FileSink(job.compare, width=len(labels) * info.width * s, height=info.height * s,
+                inner = FileSink(job.compare, width=len(labels) * width, height=height,
                                  rate=info.rate, time_base=info.time_base, options=options.encoder,
                                  streams_from=streams_from, overwrite=overwrite)
-                sinks.append(CompareSink(inner, width=info.width * s, height=info.height * s, labels=labels,
+                sinks.append(CompareSink(inner, width=width, height=height, labels=labels,
                                          others=(other.enhance,) if other is not None else ()))
         except BaseException:
             for sink in sinks:
                 sink.abort()
             raise
-        stats = run_pipeline(source, enhancer, sinks, config=PipelineConfig(live=False), on_frame=on_frame)
+        stats = run_pipeline(source, enhancer, sinks, config=config, on_frame=on_frame)
         return UnitResult(
             frames_in=stats.frames_out - source.repeated_frames, frames_out=stats.frames_out,
             repeated=source.repeated_frames, damaged=source.damaged_frames, decode_errors=source.decode_errors,
             moved=main.moved_frames, audio_tracks=main.audio_tracks, skipped_streams=tuple(main.skipped_streams),
-            seconds=time.perf_counter() - started, info=info, stats=stats,
+            seconds=time.perf_counter() - started, info=info, stats=stats, lost=source.lost_frames,
         )
 
 
@@ -335,13 +413,17 @@ def finish_job(job: EnhanceJob, units: Sequence[WorkUnit], results: Sequence[Uni
             remove_segments(units)
         seconds += time.perf_counter() - started
     frames_out = sum(r.frames_out for r in results)
-    return JobResult(
-        input=str(job.input), output=str(job.output), status="ok",
+    lost = sum(r.lost for r in results)
+    result = JobResult(
+        input=str(job.input), output=str(job.output), status="salvaged" if lost else "ok", lost_frames=lost,
         frames_in=sum(r.frames_in for r in results), frames_out=frames_out,
         damaged=sum(r.damaged for r in results), repeated=sum(r.repeated for r in results),
         decode_errors=sum(r.decode_errors for r in results), audio_tracks=audio, skipped_streams=skipped,
         segments=len(units), seconds=round(seconds, 3), fps=round(frames_out / max(seconds, 1e-9), 3),
     )
+    if options.sidecars:
+        write_sidecar(result)
+    return result
 
 
 def remove_segments(units: Sequence[WorkUnit]) -> None:
@@ -358,8 +440,16 @@ def failed(job: EnhanceJob, error: BaseException, *, seconds: float = 0.0) -> Jo
                      error=" ".join(reason.split()) or type(error).__name__)
 
 
+def interrupted(job: EnhanceJob, *, seconds: float = 0.0) -> JobResult:
+    """The result of a job the run stopped in the middle of (Ctrl-C, SIGTERM): no output was left."""
+    return JobResult(input=str(job.input), output=str(job.output), status="interrupted", seconds=round(seconds, 3),
+                     error="interrupted; partial output removed")
+
+
 def skipped(job: EnhanceJob) -> JobResult:
-    return JobResult(input=str(job.input), output=str(job.output), status="skipped")
+    """The result of a job whose output is complete already: the figures of the run that wrote it, from its
+    sidecar (report.done_earlier)."""
+    return done_earlier(job.input, job.output)
 
 
 def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions, *,
@@ -370,7 +460,9 @@ def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions
              on_result: Callable[[JobResult], None] | None = None) -> list[JobResult]:
     """Run `jobs` here, one after another. Complete outputs are skipped unless `options.overwrite`. With
     `keep_going`, a job that fails (any error but Ctrl-C) becomes a "failed" result and the next one
-    starts; without it the error propagates. on_units(job, units) before a job's work starts.
+    starts; without it the error propagates (after on_result has seen the failed result). on_units(job,
+    units) before a job's work starts; on_result(result) as each job ends, also for the job a Ctrl-C or
+    SIGTERM stops (status "interrupted", then the stop propagates), so a report can record it.
     other: the comparison videos' third-panel Enhancer; when `options.compare.other` asks for one and none
     is given, it is built once, before the first job (its errors are the run's, not one file's)."""
     results: list[JobResult] = []
@@ -381,15 +473,19 @@ def run_jobs(jobs: Sequence[EnhanceJob], enhancer: Enhancer, options: JobOptions
         if job not in todo:
             result = skipped(job)
         else:
-            result = _run_job(job, enhancer, options, other=other, keep_going=keep_going, on_units=on_units,
-                              on_frame=on_frame)
+            result, error = _run_job(job, enhancer, options, other=other, on_units=on_units, on_frame=on_frame)
+            if error is not None and (not keep_going or result.status == "interrupted"):
+                if on_result is not None:
+                    on_result(result)
+                raise error
         results.append(result)
         if on_result is not None:
             on_result(result)
     return results
 
 
-def _run_job(job, enhancer, options, *, other, keep_going, on_units, on_frame) -> JobResult:
+def _run_job(job, enhancer, options, *, other, on_units, on_frame) -> tuple[JobResult, BaseException | None]:
+    """(the job's result, and the error that ended it if any: the caller decides whether it propagates)."""
     started = time.perf_counter()
     units: list[WorkUnit] = []
     try:
@@ -397,30 +493,13 @@ def _run_job(job, enhancer, options, *, other, keep_going, on_units, on_frame) -
         if on_units is not None:
             on_units(job, units)
         outcomes = [run_unit(u, enhancer, options, other=other, on_frame=on_frame) for u in units]
-        return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started)
-    except (KeyboardInterrupt, Interrupted):
+        return finish_job(job, units, outcomes, options, seconds=time.perf_counter() - started), None
+    except (KeyboardInterrupt, Interrupted) as e:
         remove_segments(units)
-        raise
+        return interrupted(job, seconds=time.perf_counter() - started), e
     except Exception as e:  # noqa: BLE001 - one bad file must not stop an archive run
         remove_segments(units)
-        if not keep_going:
-            raise
-        return failed(job, e, seconds=time.perf_counter() - started)
-
-
-def write_report(path: Path, results: Sequence[JobResult]) -> None:
-    """`--report FILE.json`: {"files": [JobResult.to_dict(), ...], "ok"/"skipped"/"failed": counts}.
-    Written to a temporary name and renamed, so a report on disk is always whole."""
-    body = {"files": [r.to_dict() for r in results]}
-    for status in ("ok", "skipped", "failed"):
-        body[status] = sum(r.status == status for r in results)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_text(json.dumps(body, indent=2) + "\n")
-        tmp.replace(path)
-    except OSError as e:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"report {path} cannot be written ({e.strerror or e})") from None
+        return failed(job, e, seconds=time.perf_counter() - started), e
 
 
 def enhance_video(
@@ -431,15 +510,17 @@ def enhance_video(
     overwrite: bool = False,
     strict: bool = False,
     compare_label: str = MODEL_LABEL,
+    outscale: float | None = None,
     on_start: Callable[[StreamInfo], None] | None = None,
     on_frame: Callable[[Frame], None] | None = None,
 ) -> EnhanceReport:
     """Decode `job.input`, enhance every frame, encode to `job.output` with the same frame count, rate,
     timestamps and other streams (one unit, never segmented). Outputs appear only when complete.
-    compare_label: the caption of the model's panel in `job.compare` (when there is one)."""
+    compare_label: the caption of the model's panel in `job.compare` (when there is one); outscale: as
+    in JobOptions."""
     unit = WorkUnit(job=job, path=job.output, frames=0)
     options = JobOptions(encoder=encoder, overwrite=overwrite, strict=strict,
-                         compare=CompareOptions(label=compare_label))
+                         compare=CompareOptions(label=compare_label), outscale=outscale)
     r = run_unit(unit, enhancer, options, on_start=on_start, on_frame=on_frame)
     return EnhanceReport(job=job, info=r.info, frames=r.frames_out, repeated_frames=r.repeated,
                          damaged_frames=r.damaged, decode_errors=r.decode_errors, seconds=r.seconds, stats=r.stats)

@@ -41,7 +41,9 @@ class EncoderOptions:
     """codec: an FFmpeg encoder name; crf: constant-quality factor (x264/x265/vp9/av1), ignored when
     `bitrate` (bits/s) is given; pix_fmt: the encoded pixel format; preset: x264/x265 speed preset;
     threads: encoder threads, fixed rather than "as many as this machine has" because x264's output depends
-    on its thread count: the same options give the same bytes on a laptop, a CI box or a Ray worker."""
+    on its thread count: the same options give the same bytes on a laptop, a CI box or a Ray worker (x264's
+    lookahead runs on one thread whatever `threads` says, since its result depends on scheduling: see
+    FileSink)."""
 
     codec: str = "libx264"
     crf: int | None = 18
@@ -289,6 +291,12 @@ class FileSink(_AtomicOutput):
             codec_options["crf"] = str(options.crf)
         if options.preset and options.codec in ("libx264", "libx265"):
             codec_options["preset"] = options.preset
+        if options.codec == "libx264":
+            # PyAV opens encoders with slice threads, where x264 also splits its lookahead over `threads`
+            # threads; that lookahead's decisions depend on how the threads are scheduled: on a busy 2-core
+            # machine, 20 encodes of the same 5 frames (576x160, 4 threads) gave 12 different files. With
+            # one lookahead thread they gave 1 (the encode itself still uses `threads`).
+            codec_options["x264-params"] = "lookahead-threads=1"
         stream.options = codec_options
         self._stream = stream
         self._copy_streams(streams_from)
@@ -335,6 +343,35 @@ class FileSink(_AtomicOutput):
                 self._container.mux(packet)
 
         self._finish(flush)
+
+
+def scaled_size(width: int, height: int, outscale: float) -> tuple[int, int]:
+    """(width, height) of a `width` x `height` frame at `outscale` times its size, each rounded to an even
+    number (4:2:0 video needs even sizes; a 4x output is even already)."""
+    return max(2, 2 * round(width * outscale / 2)), max(2, 2 * round(height * outscale / 2))
+
+
+class ResizedSink:
+    """Writes each frame to `inner` resized to (width, height) with an antialiased filter: OpenCV's
+    INTER_AREA, which averages every source pixel an output pixel covers, so shrinking the 4x output (the
+    `--outscale` of Real-ESRGAN's command line) does not alias fine texture. Frames already of that size
+    pass untouched."""
+
+    def __init__(self, inner: Sink, *, width: int, height: int) -> None:
+        self._inner = inner
+        self.width, self.height = width, height
+
+    def write(self, frame: Frame) -> None:
+        image = frame.image
+        if image.shape[1] != self.width or image.shape[0] != self.height:
+            image = cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_AREA)
+        self._inner.write(frame.with_image(image, scale=frame.scale))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def abort(self) -> None:
+        self._inner.abort()
 
 
 def join_segments(segments: list[Path], path: Path, *, streams_from: Path | None = None,

@@ -74,29 +74,87 @@ class Tiler:
         """(3, H, W) float tensor -> (rows*cols, 3, window, window) tiles (a new contiguous tensor), grid.
 
         The frame is padded by `halo` on every side and up to a whole number of tiles at the bottom/right:
-        mirrored (reflect) as far as the frame reaches, then its edge pixels repeated for what is left (frames
-        smaller than the padding, e.g. a 64x48 frame in one 96 tile), so the pixels next to the frame's
-        edge see the same mirrored context whatever the tile size.
+        mirrored (reflect) as far as the frame reaches, then its outermost mirrored pixel repeated for what is
+        left (frames smaller than the padding, e.g. a 64x48 frame in one 96 tile), so the pixels next to the
+        frame's edge see the same mirrored context whatever the tile size.
         """
         if image.ndim != 3:
             raise ValueError(f"Tiler.split expects a (3, H, W) tensor, got shape {tuple(image.shape)}")
         _, h, w = image.shape
         grid = self.grid(h, w)
-        pad_bottom = grid.rows * self.tile - h + self.halo
-        pad_right = grid.cols * self.tile - w + self.halo
-        pad = (self.halo, pad_right, self.halo, pad_bottom)
-        mirrored = tuple(min(p, (w if i < 2 else h) - 1) for i, p in enumerate(pad))  # reflect needs p < size
+        padded = self._pad(image)
+        tiles = padded.unfold(1, self.window, self.tile).unfold(2, self.window, self.tile)
+        # (3, rows, cols, win, win) -> (rows*cols, 3, win, win)
+        tiles = tiles.permute(1, 2, 0, 3, 4).reshape(grid.count, image.shape[0], self.window, self.window)
+        return tiles.contiguous(), grid
+
+    def pad_maps(self, height: int, width: int, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(rows*tile + 2*halo,) and (cols*tile + 2*halo,) int64: the source row / column of every row / column
+        of the padded frame `split` cuts, mirror or edge-repeat included (the same rule as `split`'s F.pad;
+        tests/test_tiling.py holds them equal; integer arithmetic, as a tiny F.pad call can cost tens of ms
+        waking the thread pool of a busy machine). With them `tiles` cuts any run of tiles straight from
+        the unpadded frame: the padded frame is never made. O(H + W) memory."""
+        bottom, right = self._padding(height, width)
+        maps = []
+        for n, after in ((height, bottom), (width, right)):
+            i = torch.arange(-self.halo, n + after, device=device)
+            # F.pad's reflect (-1 -> 1, n -> n - 2: the edge itself is not repeated) for as many pixels as the
+            # frame has beyond its edge, then the outermost mirrored pixel repeated (see `_pad`)
+            before_m, after_m = min(self.halo, n - 1), min(after, n - 1)
+            i = torch.where(i < 0, (-i).clamp(max=before_m), i)
+            i = torch.where(i > n - 1, (2 * (n - 1) - i).clamp(min=n - 1 - after_m), i)
+            maps.append(i)
+        return maps[0], maps[1]
+
+    def tiles(self, image: torch.Tensor, grid: TileGrid, maps: tuple[torch.Tensor, torch.Tensor], start: int,
+              stop: int) -> torch.Tensor:
+        """Tiles start..stop-1 (row-major) of the (C, H, W) frame `image` (any dtype, any strides: an HWC frame
+        permuted is fine), as a new (stop-start, C, window, window) tensor of its dtype: exactly those rows of
+        `split(image)`. maps: `pad_maps(H, W)` on the image's device. One gather, no Python loop."""
+        ys, xs = maps
+        k = torch.arange(start, stop, device=ys.device)
+        offsets = torch.arange(self.window, device=ys.device)
+        rows = ys[(k // grid.cols * self.tile)[:, None] + offsets]  # (n, window)
+        cols = xs[(k % grid.cols * self.tile)[:, None] + offsets]
+        return image[:, rows[:, :, None], cols[:, None, :]].transpose(0, 1)  # (C, n, w, w) -> (n, C, w, w)
+
+    def place(self, centres: torch.Tensor, grid: TileGrid, start: int, dest: torch.Tensor) -> None:
+        """Copy the 4x centres (n, C, s*tile, s*tile) of tiles start..start+n-1 (row-major) into their places
+        in `dest`, a (C, s*H, s*W) tensor of any dtype and strides (e.g. an HWC uint8 image permuted; values
+        are cast as `copy_` does), cropping what falls outside the frame. What `stitch` does for a whole
+        frame, for any run of tiles: one slice copy per tile row the run touches."""
+        n, st = centres.shape[0], self.scale * self.tile
+        height, width = dest.shape[1], dest.shape[2]
+        k = 0
+        while k < n:
+            row, col = divmod(start + k, grid.cols)
+            m = min(n - k, grid.cols - col)  # the tiles of this run in this tile row
+            y0, x0 = row * st, col * st
+            h, w = min(st, height - y0), min(m * st, width - x0)
+            band = centres[k : k + m].permute(1, 2, 0, 3).reshape(centres.shape[1], st, m * st)
+            dest[:, y0 : y0 + h, x0 : x0 + w].copy_(band[:, :h, :w])
+            k += m
+
+    def _padding(self, height: int, width: int) -> tuple[int, int]:
+        """(rows padded at the bottom, columns at the right) of `split`: `halo` on every side plus up to
+        whole tiles."""
+        grid = self.grid(height, width)
+        return grid.rows * self.tile - height + self.halo, grid.cols * self.tile - width + self.halo
+
+    def _pad(self, image: torch.Tensor) -> torch.Tensor:
+        """(C, H, W) -> the padded (C, rows*tile + 2*halo, cols*tile + 2*halo) frame `split` cuts: mirrored as
+        far as the frame reaches (reflect needs padding < size), then the outermost pixel repeated."""
+        h, w = image.shape[1], image.shape[2]
+        bottom, right = self._padding(h, w)
+        pad = (self.halo, right, self.halo, bottom)
+        mirrored = tuple(min(p, (w if i < 2 else h) - 1) for i, p in enumerate(pad))
         padded = image.unsqueeze(0)
         if any(mirrored):
             padded = F.pad(padded, mirrored, mode="reflect")
         rest = tuple(p - m for p, m in zip(pad, mirrored))
         if any(rest):
             padded = F.pad(padded, rest, mode="replicate")
-        padded = padded[0]
-        tiles = padded.unfold(1, self.window, self.tile).unfold(2, self.window, self.tile)
-        # (3, rows, cols, win, win) -> (rows*cols, 3, win, win)
-        tiles = tiles.permute(1, 2, 0, 3, 4).reshape(grid.count, image.shape[0], self.window, self.window)
-        return tiles.contiguous(), grid
+        return padded[0]
 
     def gather_index(self, height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
         """(rows*cols * 3 * window * window,) int64 index into a flattened (height, width, 3) HWC frame such that

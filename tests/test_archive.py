@@ -130,7 +130,7 @@ def test_mixed_folder_report_resume_and_overwrite(tmp_path, tiny_weights):
     args = ("enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--engine", "torch")
     proc = run_cli(*args, "--report", str(report))
     assert proc.returncode == 1, proc.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["a.mp4", "c.mp4"]
+    assert sorted(p.name for p in out.iterdir()) == [".a.mp4.streamsr.json", ".c.mp4.streamsr.json", "a.mp4", "c.mp4"]
     failures = [line for line in proc.stderr.splitlines() if "FAILED" in line]
     assert len(failures) == 1 and "b_broken.mp4" in failures[0] and "not a readable video" in failures[0]
     assert "Traceback" not in proc.stderr
@@ -148,6 +148,7 @@ def test_mixed_folder_report_resume_and_overwrite(tmp_path, tiny_weights):
     assert proc.returncode == 1
     body = json.loads(report.read_text())
     assert [f["status"] for f in body["files"]] == ["skipped", "failed", "skipped"]
+    assert [(f["done_earlier"], f["frames_out"]) for f in body["files"][::2]] == [(True, 3), (True, 4)]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
     (folder / "b_broken.mp4").unlink()
     proc = run_cli(*args, "--overwrite", "-q")

@@ -10,11 +10,13 @@ from typing import Optional
 import typer
 from tqdm import tqdm
 
-from ..errors import WeightsError
+from ..errors import Interrupted, StreamSRError, WeightsError
 from ..jobs import (
-    CompareOptions, EnhancerSpec, JobOptions, JobResult, plan_jobs, planned_frames, run_jobs, write_report,
+    CompareOptions, EnhancerSpec, JobOptions, JobResult, is_complete, make_output_folders, oversized_outputs, plan_jobs,
+    planned_frames, run_jobs, skipped_subfolders,
 )
 from ..model import read_weights_preset
+from ..report import ReportFile
 from ..sinks import EncoderOptions
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
 
@@ -22,7 +24,11 @@ from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, Pre
 def _describe(result: JobResult) -> str:
     if result.status == "skipped":
         return f"skipped {result.output}: already complete (--overwrite redoes it)"
+    if result.status == "interrupted":
+        return f"interrupted {result.input}: partial output removed"
     notes = []
+    if result.lost_frames:
+        notes.append(f"salvaged from a truncated file: {result.lost_frames} frame(s) it promised are gone")
     if result.damaged:
         notes.append(f"{result.damaged} damaged frame(s) kept")
     if result.repeated:
@@ -75,8 +81,18 @@ def enhance(
              "name from `streamsr info`, or a .safetensors file); implies --compare."),
     overwrite: bool = typer.Option(False, help="Replace existing outputs (a folder run otherwise skips them)."),
     strict: bool = typer.Option(False, help="Fail a file with any damaged or undecodable frame instead of repairing."),
+    salvage: bool = typer.Option(False, help="Enhance what a truncated recording still holds (status 'salvaged') "
+                                             "instead of failing it."),
     suffix: str = typer.Option(".mp4", help="Container of a folder's outputs, by suffix: .mp4, .mkv, .mov..."),
-    report: Optional[Path] = typer.Option(None, help="Write a JSON report of every file to this path."),
+    outscale: Optional[float] = typer.Option(
+        None, "--outscale", metavar="S",
+        help="Output size as a multiple of the input's (0 < S <= 4, default 4): the 4x frames resized with an "
+             "antialiased filter, as Real-ESRGAN's --outscale."),
+    recursive: bool = typer.Option(False, "--recursive", "-r",
+                                   help="Also enhance the videos of subfolders, mirrored under OUTPUT."),
+    report: Optional[Path] = typer.Option(
+        None, help="Keep a JSON report of every file at this path, rewritten after each file (also when the run "
+                   "is interrupted); a resumed run keeps the figures of files done earlier."),
     segment_seconds: Optional[float] = typer.Option(
         None, "--segment-seconds", min=1.0,
         help="Cut inputs longer than twice this at keyframes into segments enhanced in parallel with --ray."),
@@ -89,25 +105,44 @@ def enhance(
 ) -> None:
     """Enhance recorded video 4x: same frames, timestamps, audio and subtitle tracks as the input."""
     suffix = suffix if suffix.startswith(".") else f".{suffix}"
+    if outscale is not None and not 0 < outscale <= 4:
+        raise typer.BadParameter(f"--outscale must be > 0 and <= 4, got {outscale:g}")
     spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
                         weights=str(weights) if weights else None, preset=preset)
     panels = _compare_options(spec, compare_with)
-    jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix)
+    jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix,
+                     recursive=recursive)
     folder = input.is_dir()
     if folder:
-        output.mkdir(parents=True, exist_ok=True)
+        make_output_folders(jobs)
     options = JobOptions(
         encoder=EncoderOptions(codec=codec, crf=crf, bitrate=bitrate, pix_fmt=pix_fmt, threads=encoder_threads),
-        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels,
+        overwrite=overwrite, strict=strict, segment_seconds=segment_seconds, compare=panels, sidecars=folder,
+        outscale=outscale, salvage=salvage,
     )
+    record = ReportFile(report, [(j.input, j.output) for j in jobs]) if report is not None else None
     bar = tqdm(total=planned_frames(jobs, options), unit="frame", disable=quiet, dynamic_ncols=True, file=sys.stderr, desc="enhance")
 
     def say(line: str) -> None:
-        if quiet and not line.startswith("failed"):
+        if quiet and not line.startswith(("failed", "warning", "note")):
             return
         tqdm.write(f"streamsr: {line}", file=sys.stderr)
 
+    big = oversized_outputs([j for j in jobs if options.overwrite or not is_complete(j)], options)
+    if big:
+        (job, (w, h), (iw, ih)), more = big[0], (f" (and {len(big) - 1} more file(s))" if len(big) > 1 else "")
+        fit = int(min(3840 / iw, 2160 / ih) * 100) / 100  # rounded down: stays within 4K
+        say(f"note: {job.output.name} will be {w}x{h}, larger than 4K (3840x2160){more}; --outscale {fit:g} "
+            "keeps it within 4K")
+    if folder and not recursive:
+        left = skipped_subfolders(input, output)
+        if left:
+            names = ", ".join(str(p.relative_to(input)) for p in left[:5]) + (f" and {len(left) - 5} more" if len(left) > 5 else "")
+            say(f"warning: {len(left)} subfolder(s) with videos not enhanced: {names} (add --recursive)")
+
     def on_result(result: JobResult) -> None:
+        if record is not None:
+            result = record.record(result)
         if result.status != "failed":
             say(_describe(result))
         elif folder:
@@ -127,20 +162,30 @@ def enhance(
                 say(f"compare video panels: {' | '.join(panels.labels)}")
             results = run_jobs(jobs, enhancer, options, keep_going=folder,
                                on_frame=lambda _f: bar.update(1), on_result=on_result)
-    finally:
+    except (KeyboardInterrupt, Interrupted) as e:
         bar.close()
-    if report is not None:
-        write_report(report, results)
+        if record is not None:
+            record.finish("interrupted")
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted("interrupted; finished outputs kept (re-run to resume)") from None
+    except BaseException as e:
+        bar.close()
+        if record is not None:
+            record.finish("failed", error=str(e) if isinstance(e, StreamSRError) else f"{type(e).__name__}: {e}")
+        raise
+    bar.close()
+    if record is not None:
+        record.finish("done")
     bad = [r for r in results if r.status == "failed"]
     if folder:
-        counts = {s: sum(r.status == s for r in results) for s in ("ok", "skipped", "failed")}
-        print(f"streamsr: {len(results)} file(s): {counts['ok']} enhanced, {counts['skipped']} skipped, "
-              f"{counts['failed']} failed", file=sys.stderr)
+        counts = {s: sum(r.status == s for r in results) for s in ("ok", "salvaged", "skipped", "failed")}
+        salvaged = f" ({counts['salvaged']} salvaged)" if counts["salvaged"] else ""
+        print(f"streamsr: {len(results)} file(s): {counts['ok'] + counts['salvaged']} enhanced{salvaged}, "
+              f"{counts['skipped']} skipped, {counts['failed']} failed", file=sys.stderr)
         for r in bad:
             print(f"streamsr:   FAILED {r.input}: {r.error}", file=sys.stderr)
     elif bad:
-        from ..errors import StreamSRError
-
         raise StreamSRError(bad[0].error)
     if bad:
         raise typer.Exit(1)

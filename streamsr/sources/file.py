@@ -71,6 +71,10 @@ class FileSource:
     window: (start_pts, end_pts) to decode only frames with start_pts <= pts < end_pts (a segment; start_pts
     must be a keyframe of the index), None for the whole file.
 
+    A file that holds fewer frames than its header promises (cut off: a recorder that died, a copy that
+    stopped) raises InputError, unless `salvage`: then the frames it still holds are decoded and
+    `lost_frames` counts the ones it promised and no longer holds.
+
     Not live: frames come as fast as they decode. `interrupt()` (any thread) ends the iteration before
     its next frame.
     """
@@ -78,7 +82,7 @@ class FileSource:
     live = False
 
     def __init__(self, path: str | Path, *, strict: bool = False, window: tuple[int, int] | None = None,
-                 index: PacketIndex | None = None) -> None:
+                 index: PacketIndex | None = None, salvage: bool = False) -> None:
         self.path = Path(path)
         if not self.path.exists():
             raise InputError(f"input {self.path} does not exist")
@@ -112,6 +116,8 @@ class FileSource:
             audio_path=self.path if self._container.streams.audio else None,
         )
         self.strict = strict
+        self.salvage = salvage
+        self.lost_frames = 0
         self.window = window
         self.index = index if index is not None else index_packets(self.path)
         self.decode_errors = 0
@@ -228,12 +234,19 @@ class FileSource:
         n = len(self.index.pts)
         if self.info.frames:
             if n < self.info.frames - 1:
-                raise InputError(f"input {self.path} is truncated: it holds {n} of {self.info.frames} frames")
+                if self.salvage:
+                    self.lost_frames = self.info.frames - n
+                    return
+                raise InputError(f"input {self.path} is truncated: it holds {n} of {self.info.frames} frames "
+                                 "(--salvage keeps them)")
             return
         if self.info.duration_s and n:
             period = float(1 / self.info.rate)
             span = float((self.index.pts[-1] - self.index.pts[0]) * self.info.time_base) + period
             if span < self.info.duration_s - 2 * period:
+                if self.salvage:
+                    self.lost_frames = round((self.info.duration_s - span) / period)
+                    return
                 raise InputError(f"input {self.path} is truncated: its frames cover {span:.2f} s of "
                                  f"{self.info.duration_s:.2f} s")
 
@@ -260,7 +273,11 @@ class FileSource:
             yield frame
         expected = self.expected_frames
         if expected is not None and seq < expected - 1:
-            raise InputError(f"input {self.path} is truncated: decoded {seq} of {expected} frames")
+            if self.salvage:
+                self.lost_frames = expected - seq
+                return
+            raise InputError(f"input {self.path} is truncated: decoded {seq} of {expected} frames "
+                             "(--salvage keeps them)")
 
     @property
     def expected_frames(self) -> int | None:
