@@ -19,7 +19,7 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/streamsr enhance samples/sample.mp4 -o sample_x4.mp4 --compare --overwrite
-	@echo "open sample_x4.mp4 (4x) and sample_x4.compare.mp4 (bicubic | srgan-x4-fast, labelled)"
+	@echo "open sample_x4.mp4 (4x) and sample_x4.compare.mp4 (bicubic | srgan-x4-lite, labelled)"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

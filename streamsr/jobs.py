@@ -64,7 +64,7 @@ class EnhancerSpec:
 
 
 def weights_label(weights: str | Path | None) -> str:
-    """The name a viewer knows a model by: the shipped weights name (`srgan-x4-fast` for the default, None),
+    """The name a viewer knows a model by: the shipped weights name (`srgan-x4-lite` for the default, None),
     else the weights file's stem. WeightsError (one line, listing the shipped names) for a bare word that
     is neither a shipped name nor a file."""
     return resolve_weights(weights).stem
