@@ -35,7 +35,7 @@ class _Settings:
     engine: str
     device: str
     precision: str
-    batch: int
+    batch: int | None
     tile: int | None
     halo: int | None
     weights: str | None
@@ -58,7 +58,7 @@ def _enhancer(settings: _Settings) -> tuple[Enhancer, threading.Lock]:
         return kept
 
 
-def _settings(*, engine: str, device: str, precision: str, batch: int, tile: int | None, halo: int | None,
+def _settings(*, engine: str, device: str, precision: str, batch: int | None, tile: int | None, halo: int | None,
               weights: str | Path | None, preset: str | None) -> _Settings:
     return _Settings(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
                      weights=str(resolve_weights(weights).resolve()) if weights is not None else None,
@@ -77,7 +77,7 @@ def upscale(
     engine: str = "auto",
     device: str = "auto",
     precision: str = "auto",
-    batch: int = 16,
+    batch: int | None = None,
     weights: str | Path | None = None,
     preset: str | None = None,
     tile: int | None = None,
@@ -147,7 +147,7 @@ def enhance_video(
     engine: str = "auto",
     device: str = "auto",
     precision: str = "auto",
-    batch: int = 16,
+    batch: int | None = None,
     weights: str | Path | None = None,
     preset: str | None = None,
     tile: int | None = None,

@@ -44,7 +44,7 @@ from .backends.base import Engine, accepts_out
 from .errors import InputError
 from .frame import Frame, now_ns
 from .model import PRESETS, read_weights_preset
-from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_tile
+from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_batch, default_tile
 
 IN_FLIGHT = 2
 """Frames in flight on the device-resident path: one being downloaded and emitted while the next is
@@ -259,7 +259,7 @@ class Enhancer:
         engine: str = "auto",
         device: str = "auto",
         precision: str = "auto",
-        batch: int = 16,
+        batch: int | None = None,
         tile: int | None = None,
         halo: int | None = None,
         weights: str | Path | None = None,
@@ -271,12 +271,15 @@ class Enhancer:
         load the weights (None: the shipped ones), and wrap it with a Tiler(tile, halo). The engine is built
         for the Tiler's window and `batch`, so the two cannot disagree. tile None: `tiling.default_tile` for
         the engine asked for (large tiles where it takes any window, 32 where it is built for one); halo
-        None: DEFAULT_HALO. resident: as in `Enhancer()`.
+        None: DEFAULT_HALO; batch None: `tiling.default_batch` of the window (16 for 32-px tiles, fewer for
+        larger ones, so the working set does not grow with the tile). resident: as in `Enhancer()`.
         Raises EngineUnavailableError / WeightsError (one line); a compiled engine's first build takes
         seconds to minutes (then it is cached)."""
         if tile is None:
             tile = default_tile(any_window=takes_any_window(engine, device))
         tiler = Tiler(tile=tile, halo=DEFAULT_HALO if halo is None else halo)
+        if batch is None:
+            batch = default_batch(tiler.window)
         config = EngineConfig(
             engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
             weights=str(weights) if weights is not None else None, preset=preset,

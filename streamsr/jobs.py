@@ -46,7 +46,7 @@ class EnhancerSpec:
     engine: str = "auto"
     device: str = "auto"
     precision: str = "auto"
-    batch: int = 16
+    batch: int | None = None  # None: tiling.default_batch of the window
     tile: int | None = None  # None: the engine's default tile (tiling.default_tile)
     halo: int | None = None  # None: tiling.DEFAULT_HALO
     weights: str | None = None

@@ -166,7 +166,7 @@ def stream(
     engine: str = "auto",
     device: str = "auto",
     precision: str = "auto",
-    batch: int = 16,
+    batch: int | None = None,
     tile: int | None = None,
     halo: int | None = None,
     weights: str | Path | None = None,

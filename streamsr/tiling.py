@@ -19,6 +19,12 @@ ANY_WINDOW_TILE = 96
 nothing there and cost halo work: a 32 + 2x6 window computes 1.89x the frame's pixels at every size, a
 96 + 2x6 one 1.27x at 384x288 and 1.33-1.42x at 256x192..640x480 (96 divides 192, 288, 384 and 480;
 padded-work table and timings in benchmarks/results/tiles.md). The halo rule is the same."""
+DEFAULT_BATCH_PIXELS = 16 * 44 * 44
+"""LR window pixels per engine call by default: 16 windows of 32 + 2x6 px, the batch every engine was
+measured at. Larger windows take fewer per call (`default_batch`), so the engine's working set stays what
+it was: ONNX Runtime ran srgan-x4-lite's 96-px tiles (108-px windows) at 2.07 / 2.00 / 1.96 s per 384x288
+frame at batch 16 / 4 / 2 (one thread, 2026-12-04; peak RSS 1.6 GB at 16), so nothing is lost."""
+
 DEFAULT_HALO = 6
 """Chosen by measurement with the shipped weights: benchmarks/halo.py on the sample clip, whose table
 (worst-frame PSNR and largest 8-bit difference of tiled vs whole-frame output, and the MAC cost, per halo)
@@ -180,6 +186,12 @@ class Tiler:
         frame = centres.reshape(grid.rows, grid.cols, c, s * t, s * t).permute(2, 0, 3, 1, 4)
         frame = frame.reshape(c, grid.rows * s * t, grid.cols * s * t)
         return frame[:, : s * grid.height, : s * grid.width]
+
+
+def default_batch(window: int) -> int:
+    """Windows per engine call when none is asked for: DEFAULT_BATCH_PIXELS worth, at least 1 (16 for the
+    44-px windows of 32-px tiles, 2 for the 108-px windows of 96-px ones)."""
+    return max(1, DEFAULT_BATCH_PIXELS // (window * window))
 
 
 def default_tile(*, any_window: bool) -> int:

@@ -203,6 +203,12 @@ def test_the_default_tile_follows_the_engine(tiny_weights, count_builds):
     enh = streamsr.Enhancer.build(engine="torch", device="cpu", weights=tiny_weights)  # any window: large tiles
     assert (enh.tiler.tile, enh.tiler.halo) == (ANY_WINDOW_TILE, DEFAULT_HALO)
     assert count_builds[0].window == ANY_WINDOW_TILE + 2 * DEFAULT_HALO
+    # larger windows, fewer per call: the same window pixels per call as 16 of 44 px, so memory does not grow
+    from streamsr.tiling import DEFAULT_BATCH_PIXELS, default_batch
+
+    assert count_builds[0].batch == default_batch(count_builds[0].window) == 2
+    assert default_batch(DEFAULT_TILE + 2 * DEFAULT_HALO) == 16 and default_batch(10_000) == 1
+    assert count_builds[0].batch * count_builds[0].window ** 2 <= DEFAULT_BATCH_PIXELS
     assert takes_any_window("auto", "cpu") and takes_any_window("onnxruntime", "cpu")
     # compiled engines are built for one window: they keep the small fixed tile (not built here: 20 s+)
     assert not takes_any_window("torch-compile", "cpu") and not takes_any_window("tensorrt", "cpu")

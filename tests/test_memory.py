@@ -22,7 +22,7 @@ from streamsr.errors import InputError
 from streamsr.frame import Frame
 
 weights, height, width, huge = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-e = Enhancer.build(engine="torch", device="cpu", weights=weights, batch=16)
+e = Enhancer.build(engine="torch", device="cpu", weights=weights)  # default tile and batch
 e.enhance(Frame(image=np.zeros((160, 160, 3), np.uint8), seq=0))  # threads and first-run allocations exist
 
 def status(key):

@@ -38,7 +38,7 @@ def archive(tmp_path_factory):
 
 
 def test_ray_outputs_are_byte_identical_to_a_local_run(cluster, archive, tmp_path, tiny_weights):
-    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights), tile=32, halo=6)
+    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))  # the CLI's defaults below
     options = JobOptions(segment_seconds=1.0)
     local = tmp_path / "local"
     local.mkdir()

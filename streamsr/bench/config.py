@@ -51,7 +51,7 @@ class BenchConfig:
     engine: str = "auto"
     device: str = "auto"
     precision: str = "auto"
-    batch: int = 16
+    batch: int | None = None
     tile: int | None = None
     halo: int | None = None
     width: int = 128

@@ -63,7 +63,8 @@ def run_bench(config: BenchConfig, *, progress: Say | None = None) -> BenchResul
     with tempfile.TemporaryDirectory(prefix="streamsr-bench-") as tmp:
         setup = _set_up(config, Path(tmp))
         # the tile and halo the Enhancer resolved (None asks for the engine's defaults): what the report names
-        config = replace(config, tile=setup.enhancer.tiler.tile, halo=setup.enhancer.tiler.halo)
+        config = replace(config, tile=setup.enhancer.tiler.tile, halo=setup.enhancer.tiler.halo,
+                         batch=setup.engine.batch)
         raw = _Raw()
         runners, run_streamsr = _runners(config, setup, raw.timelines, say)
         steps = _steps(config, setup, runners, raw, say)

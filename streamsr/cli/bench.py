@@ -56,7 +56,8 @@ def bench(
         None, help="Generator weights: a shipped name (`streamsr info`) or a .safetensors file; repeat to compare "
         "presets side by side. Default: the shipped default, else a freshly initialised generator."
     ),
-    batch: int = typer.Option(16, min=1, help="Tiles per engine call."),
+    batch: Optional[int] = typer.Option(None, min=1, help="Tiles per engine call (default: 16 for 32-px tiles, "
+                                        "fewer for larger ones)."),
     tile: Optional[int] = typer.Option(None, min=1, help="LR tile edge in pixels."),
     halo: Optional[int] = typer.Option(None, min=0, help="LR context pixels around each tile."),
     size: Optional[list[str]] = typer.Option(

@@ -62,7 +62,7 @@ def enhance(
     engine: EngineName = "auto",
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
-    batch: Batch = 16,
+    batch: Batch = None,
     tile: TileSize = None,
     halo: HaloSize = None,
     weights: WeightsPath = None,

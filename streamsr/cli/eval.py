@@ -27,7 +27,7 @@ def eval(  # noqa: A001 - the command is called eval
     engine: EngineName = "auto",
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
-    batch: Batch = 16,
+    batch: Batch = None,
     tile: TileSize = None,
     halo: HaloSize = None,
     grid: Optional[Path] = typer.Option(None, help="Write a picture grid PNG (LR | bicubic | SR... | HR)."),

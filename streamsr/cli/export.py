@@ -10,12 +10,12 @@ from typing import Optional
 import typer
 
 from ..enhancer import Enhancer
-from .options import HaloSize, TileSize
+from .options import Batch, HaloSize, TileSize
 
 
 def export(
     engine: str = typer.Option(..., help="Engine to build: tensorrt, onnxruntime, torch-compile (or auto)."),
-    batch: int = typer.Option(16, min=1, help="Tiles per engine call (TensorRT: the max and opt of the batch range)."),
+    batch: Batch = None,
     precision: str = typer.Option("auto", help="fp32, fp16, bf16 or auto (fp16 on CUDA, fp32 on CPU)."),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
     tile: TileSize = None,

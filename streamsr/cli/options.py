@@ -10,7 +10,8 @@ import typer
 EngineName = Annotated[str, typer.Option(help="Inference engine: auto, or a name from `streamsr info`.")]
 DeviceName = Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto.")]
 PrecisionName = Annotated[str, typer.Option(help="fp32, fp16, bf16 or auto (fp16 on CUDA).")]
-Batch = Annotated[int, typer.Option(min=1, help="Tiles per engine call.")]
+Batch = Annotated[Optional[int], typer.Option(
+    min=1, help="Tiles per engine call; default: 16 for 32-px tiles, fewer for larger ones.", show_default=False)]
 TileSize = Annotated[Optional[int], typer.Option(
     min=1, help="LR tile edge in pixels; default: 96 on engines that take any window (CPU), 32 on fixed-window ones "
     "(TensorRT, CUDA graphs).", show_default=False)]

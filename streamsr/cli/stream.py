@@ -66,7 +66,7 @@ def stream(
     engine: EngineName = "auto",
     device: DeviceName = "auto",
     precision: PrecisionName = "auto",
-    batch: Batch = 16,
+    batch: Batch = None,
     tile: TileSize = None,
     halo: HaloSize = None,
     weights: WeightsPath = None,
