@@ -42,6 +42,7 @@ class Case:
     preset: Preset
     tile: int
     halo: int
+    enhancer: Enhancer | None = None  # built once the engines exist
     times: dict[str, list[float]] = field(default_factory=dict)  # size -> seconds per frame
 
 
@@ -65,7 +66,6 @@ def main() -> None:
     tiles = [int(x) for x in args.tiles.split(",")]
     if args.candidates:
         CANDIDATES[:] = [tuple(int(v) for v in c.split("x")) for c in args.candidates.split(",")]
-    torch.set_num_threads(torch.get_num_threads())
     rng = np.random.default_rng(0)
     frames = {f"{w}x{h}": Frame(image=rng.integers(0, 256, (h, w, 3), dtype=np.uint8), seq=0) for w, h in sizes}
 
@@ -76,7 +76,7 @@ def main() -> None:
         for t in tiles:
             cases.append(Case(preset=p, tile=t, halo=DEFAULT_HALO))
     cache = tempfile.mkdtemp(prefix="streamsr-gen-bench-")
-    models: dict[str, Enhancer] = {}
+    models: dict[str, OnnxRuntimeEngine] = {}
     for case in cases:
         key = case.preset.name
         if key not in models:

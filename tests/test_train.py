@@ -56,6 +56,14 @@ def _train(monkeypatch: pytest.MonkeyPatch, frames: Path, out: Path, **overrides
     runpy.run_module("train.train", run_name="__main__", alter_sys=True)
 
 
+def _tiny_start(path: Path) -> Path:
+    """Seeded srgan-x4-tiny weights to start a run from (`--init_from`)."""
+    from streamsr.model import save_weights
+
+    torch.manual_seed(0)
+    return save_weights(Generator("srgan-x4-tiny"), path)
+
+
 def _log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
 
@@ -156,11 +164,7 @@ def test_pool_degradation_sampler_is_deterministic_and_not_plain_bicubic(frames_
 
 def test_one_pool_step_fine_tuned_from_weights_with_suite_validation(frames_dir: Path, tmp_path: Path,
                                                                      monkeypatch) -> None:  # fmt: skip
-    torch.manual_seed(0)
-    start = tmp_path / "start.safetensors"
-    from streamsr.model import save_weights
-
-    save_weights(Generator("srgan-x4-tiny"), start)
+    start = _tiny_start(tmp_path / "start.safetensors")
     out = tmp_path / "pool"
     _train(monkeypatch, frames_dir, out, max_steps=1, degradation="pool", val_degradation="suite",
            init_from=str(start), eval_interval=1, frame_crop_p=0.5, val_regions="tissue+edge")  # fmt: skip
@@ -180,11 +184,7 @@ def test_one_pool_step_fine_tuned_from_weights_with_suite_validation(frames_dir:
 
 def test_lr_space_model_starts_from_progressive_weights_where_shapes_match(frames_dir: Path, tmp_path: Path,
                                                                           monkeypatch) -> None:  # fmt: skip
-    torch.manual_seed(0)
-    start = tmp_path / "progressive.safetensors"
-    from streamsr.model import save_weights
-
-    save_weights(Generator("srgan-x4-tiny"), start)
+    start = _tiny_start(tmp_path / "progressive.safetensors")
     out = tmp_path / "lr"
     _train(monkeypatch, frames_dir, out, max_steps=1, preset="srgan-x4-lr-tiny", init_from=str(start))
     model = torch.load(out / "best.pt", weights_only=False)["model"]  # step 0, validated as the first best
