@@ -272,6 +272,40 @@ def test_srgan_mse_step_moves_generator_and_discriminator(frames_dir: Path, tmp_
     assert np.isfinite([rec["content"], rec["adv"], rec["d"]]).all()
 
 
+def test_stabilised_srgan_keeps_an_ema_adds_ldl_and_chooses_its_best_on_validation(
+        frames_dir: Path, tmp_path: Path, monkeypatch) -> None:  # fmt: skip
+    _train(monkeypatch, frames_dir, tmp_path / "s1", max_steps=2)
+    _train(monkeypatch, frames_dir, tmp_path / "gan", stage="srgan", init_from=tmp_path / "s1" / "ckpt.pt",
+           content_loss="mse", d_channels=8, d_norm="spectral", ema_decay=0.5, ldl_weight=1.0, max_steps=4,
+           eval_interval=2, learning_rate=1e-3, gan_max_drop=100.0)  # fmt: skip
+    log = _log(tmp_path / "gan")
+    steps = [r for r in log if "adv" in r]
+    assert len(steps) == 4 and all(np.isfinite(r["ldl"]) and r["ldl"] >= 0 for r in steps)
+    vals = [r for r in log if "texture" in r]
+    assert [r["step"] for r in vals] == [0, 2, 4]
+    assert all(0 < r["texture"] and 0 < r["ema"]["texture"] for r in vals)
+    assert all(np.isnan(r["ring_dark"]) for r in vals)  # the synthetic frames have no specular highlights
+    ck = torch.load(tmp_path / "gan" / "ckpt.pt", weights_only=False)
+    assert not any(type(m).__name__ == "BatchNorm2d" for m in Discriminator(32, 8, norm="spectral").modules())
+    ema = {k.removeprefix("module."): v for k, v in ck["ema"].items() if k.startswith("module.")}
+    moved = [k for k, v in ck["model"].items() if v.is_floating_point() and not torch.equal(v, ema[k])]
+    assert moved, "the EMA (decay 0.5) should lag the raw generator after 4 steps"
+    best = torch.load(tmp_path / "gan" / "best.pt", weights_only=False)
+    assert best["model_from"] in ("model", "ema") and best["step"] in (2, 4)
+
+
+def test_artifact_map_weights_only_noisy_error_worse_than_the_ema() -> None:
+    from train.models import artifact_map
+
+    hr = torch.zeros(1, 3, 16, 16)
+    sr = hr.clone()
+    sr[..., 4:8, 4:8] = torch.rand(1, 3, 4, 4)  # a noisy patch of error
+    assert artifact_map(hr, hr, hr).abs().sum() == 0  # no error, no weight
+    w = artifact_map(hr, sr, hr)  # the EMA is perfect: the noisy patch is an artifact
+    assert w.shape == (1, 1, 16, 16) and w[..., 4:8, 4:8].sum() > 0 and w[..., 12:, 12:].sum() == 0
+    assert artifact_map(hr, sr, sr + 0.5).sum() == 0  # the EMA is worse everywhere: nothing to correct
+
+
 def test_discriminator_shapes() -> None:
     d = Discriminator(size=32, channels=8)
     assert d(torch.rand(2, 3, 32, 32)).shape == (2,)

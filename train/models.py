@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
 from streamsr.model import Generator
 
@@ -66,6 +68,28 @@ def init_as_interpolator(g: Generator) -> Generator:
 
 
 @torch.no_grad()
+def artifact_map(hr: torch.Tensor, sr: torch.Tensor, sr_ema: torch.Tensor, ksize: int = 7) -> torch.Tensor:
+    """LDL's artifact map (Liang et al., CVPR 2022): where a GAN's output has noisy, high-variance error it
+    is inventing artifacts rather than texture, so those pixels get extra pixel loss.
+
+    hr, sr, sr_ema: (N, 3, H, W) float; sr_ema is the output of an EMA of the generator (a steadier model).
+    Returns (N, 1, H, W) weights, no gradient: the local variance (ksize x ksize) of the per-pixel residual
+    |hr - sr| summed over channels, times the crop's residual variance ** 0.2, and 0 wherever the EMA model's
+    residual is larger than the current one's (there the current model is already the better of the two).
+    Loss: l1(map * sr, map * hr).
+    """
+    with torch.no_grad():
+        residual = (hr - sr).abs().sum(1, keepdim=True).float()
+        residual_ema = (hr - sr_ema).abs().sum(1, keepdim=True).float()
+        pad = ksize // 2
+        padded = F.pad(residual, (pad, pad, pad, pad), mode="reflect")
+        mean = F.avg_pool2d(padded, ksize, stride=1)
+        local_var = (F.avg_pool2d(padded * padded, ksize, stride=1) - mean * mean).clamp_min(0)
+        crop_var = residual.var(dim=(1, 2, 3), keepdim=True) ** 0.2
+        weights = local_var * crop_var
+        return weights.masked_fill(residual < residual_ema, 0.0)
+
+
 def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
     """Copy into `model` every tensor of `state` whose name and shape match; returns (copied, kept): the
     names copied and the names of `model` left as initialised. Initialises one preset from another's
@@ -86,22 +110,32 @@ class Discriminator(nn.Module):
 
     The paper ends in a sigmoid; we return the logit and train with BCEWithLogits (the same loss, computed
     stably). `channels` scales the widths (64 in the paper; smaller only for tests). S must be `size`.
+
+    norm: "batch" (the paper's BatchNorm) or "spectral": every conv and dense layer spectrally normalised
+    (Miyato et al. 2018; torch.nn.utils.parametrizations.spectral_norm) and no BatchNorm, which bounds D's
+    Lipschitz constant so a short fine-tune from a good generator does not start with D winning outright.
     """
 
-    def __init__(self, size: int = 128, channels: int = 64) -> None:
+    def __init__(self, size: int = 128, channels: int = 64, norm: str = "batch") -> None:
         super().__init__()
         if size % 16:
             raise ValueError(f"discriminator input size must be a multiple of 16, got {size}")
+        if norm not in ("batch", "spectral"):
+            raise ValueError(f"unknown discriminator norm {norm!r}; known: batch, spectral")
+        sn = spectral_norm if norm == "spectral" else (lambda m: m)
         c = channels
-        layers: list[nn.Module] = [nn.Conv2d(3, c, 3, padding=1), nn.LeakyReLU(0.2, inplace=True)]
+        layers: list[nn.Module] = [sn(nn.Conv2d(3, c, 3, padding=1)), nn.LeakyReLU(0.2, inplace=True)]
         plan = [(c, c, 2), (c, 2 * c, 1), (2 * c, 2 * c, 2), (2 * c, 4 * c, 1), (4 * c, 4 * c, 2),
                 (4 * c, 8 * c, 1), (8 * c, 8 * c, 2)]  # fmt: skip
         for cin, cout, stride in plan:
-            layers += [nn.Conv2d(cin, cout, 3, stride=stride, padding=1), nn.BatchNorm2d(cout),
-                       nn.LeakyReLU(0.2, inplace=True)]  # fmt: skip
+            layers.append(sn(nn.Conv2d(cin, cout, 3, stride=stride, padding=1)))
+            if norm == "batch":
+                layers.append(nn.BatchNorm2d(cout))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
         self.features = nn.Sequential(*layers)
         self.head = nn.Sequential(
-            nn.Flatten(), nn.Linear(8 * c * (size // 16) ** 2, 1024), nn.LeakyReLU(0.2, inplace=True), nn.Linear(1024, 1)
+            nn.Flatten(), sn(nn.Linear(8 * c * (size // 16) ** 2, 1024)), nn.LeakyReLU(0.2, inplace=True),
+            sn(nn.Linear(1024, 1)),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

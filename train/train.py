@@ -27,11 +27,11 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from streamsr.degradations import SUITE, DegradationPool
-from streamsr.evaluate import bicubic_upscale, degrade
-from streamsr.metrics import psnr
+from streamsr.evaluate import DARK_LEVELS, bicubic_upscale, degrade, highlight_masks
+from streamsr.metrics import high_frequency_energy, psnr, rgb_to_y
 from streamsr.model import Generator, load_generator
 from train.data import CropSampler, edge_val_crops, fixed_val_crops, list_sources, load_images, split_sources
-from train.models import Discriminator, init_as_interpolator, load_matching, load_vgg19
+from train.models import Discriminator, artifact_map, init_as_interpolator, load_matching, load_vgg19
 from train.precision import choose_amp
 
 # ---- config ---------------------------------------------------------------------------------------------
@@ -70,6 +70,11 @@ vgg_layer = "relu5_4"  # "VGG54" of the paper
 vgg_rescale = 1 / 12.75  # the paper rescales VGG feature maps by 1/12.75
 adv_weight = 1e-3
 d_channels = 64
+d_lr_mult = 1.0  # stage 2: discriminator lr = this x the generator's (TTUR, Heusel et al. 2017; >1 with spectral norm)
+d_norm = "batch"  # stage 2 discriminator: "batch" (the paper's BatchNorm) | "spectral" (spectral norm, no BN)
+ema_decay = 0.0  # >0: also keep an exponential moving average of the generator, validated beside the raw one
+ldl_weight = 0.0  # stage 2: weight of LDL's artifact-map L1 loss (Liang et al. 2022); needs ema_decay > 0
+gan_max_drop = 0.5  # stage 2 best.pt: texture ratio nearest 1 among validations with every row within this of step 0
 eval_interval = 100
 val_crop = 192  # HR edge of the fixed validation crops (one per validation image)
 log_interval = 10
@@ -121,7 +126,7 @@ ckpt_path = out / "ckpt.pt"
 ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False) if resume else None
 if ckpt is not None:  # a resumed run keeps its original config (only out_dir/resume/max_* may differ)
     for k in ("stage", "preset", "hr_crop", "data_dir", "n_val", "max_images", "seed", "loss", "vgg_layer", "content_loss",
-              "degradation", "val_degradation", "val_regions"):
+              "degradation", "val_degradation", "val_regions", "d_norm", "ema_decay"):
         if ckpt["config"].get(k, config[k]) != config[k]:
             raise SystemExit(f"--resume: checkpoint was trained with {k}={ckpt['config'][k]!r}, not {config[k]!r}")
 
@@ -156,6 +161,11 @@ else:
 val_bicubic_crops = {k: psnr(bicubic_upscale(lr), val_hr) for k, lr in val_sets.items()}
 val_bicubic_rows = {k: float(v.mean()) for k, v in val_bicubic_crops.items()}
 val_bicubic = float(np.mean(list(val_bicubic_rows.values())))
+# texture and dark-ring figures on the validation crops (what `streamsr eval` reports, for choosing GAN steps)
+val_hf = high_frequency_energy(val_hr).sum().item()
+_rings = [highlight_masks(c)[1] for c in val_hr.mul(255.0).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()]
+val_ring = torch.from_numpy(np.stack(_rings))  # (N, H, W) bool
+val_hr_y = rgb_to_y(val_hr)[:, 0] * 255.0
 print(
     f"data: {len(train_data.images)} train / {len(val_src)} val sources from {data_dir} "
     f"({time.time() - t0:.0f}s to decode); val {tuple(val_hr.shape)}, bicubic PSNR-Y {val_bicubic:.3f} dB",
@@ -191,10 +201,17 @@ else:
     raise SystemExit(f"unknown stage {stage!r}")
 model.to(dev, memory_format=mem_fmt)
 optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(beta1, beta2))
+ema = None
+if ema_decay:  # torch's own EMA wrapper; buffers (BatchNorm statistics) are averaged too
+    ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(ema_decay),
+                                              use_buffers=True)  # fmt: skip
+    ema.module.eval()  # the EMA is only ever evaluated (validation, LDL's reference output)
+if ldl_weight and ema is None:
+    raise SystemExit("--ldl_weight needs --ema_decay > 0 (LDL compares the model with its EMA)")
 
 disc = d_optimizer = vgg = None
 if stage == "srgan":
-    disc = Discriminator(size=hr_crop, channels=d_channels).to(dev, memory_format=mem_fmt)
+    disc = Discriminator(size=hr_crop, channels=d_channels, norm=d_norm).to(dev, memory_format=mem_fmt)
     d_optimizer = torch.optim.Adam(disc.parameters(), lr=learning_rate, betas=(beta1, beta2))
     if content_loss == "vgg":
         vgg = load_vgg19(os.path.expanduser(vgg_weights), vgg_layer).to(dev, memory_format=mem_fmt)
@@ -208,11 +225,13 @@ if ckpt is not None:
     if disc is not None:
         disc.load_state_dict(ckpt["disc"])
         d_optimizer.load_state_dict(ckpt["d_optimizer"])
+    if ema is not None:
+        ema.load_state_dict(ckpt["ema"])
     step, best_val, history = ckpt["step"], ckpt["best_val"], ckpt["history"]
     train_seconds = ckpt.get("train_seconds", 0.0)
     train_data.set_state(ckpt["sampler_rng"])
     torch.set_rng_state(ckpt["torch_rng"])
-    print(f"resumed from {ckpt_path} at step {step} (best val PSNR-Y {best_val:.3f} dB)", flush=True)
+    print(f"resumed from {ckpt_path} at step {step} (best validation score {best_val:.3f})", flush=True)
 ckpt = None  # free the host copy
 
 
@@ -235,28 +254,38 @@ def get_lr(it: int) -> float:
 
 
 @torch.no_grad()
-def evaluate() -> dict[str, torch.Tensor]:
+def evaluate(net: torch.nn.Module) -> tuple[dict[str, torch.Tensor], dict[str, float]]:
     """PSNR-Y (shave 4) of the clamped fp32 eval-mode generator on each fixed validation crop, per
-    validation degradation (one row, or one per suite row): {row: (N,) float64}."""
-    model.eval()
-    rows = {}
+    validation degradation (one row, or one per suite row): {row: (N,) float64}; and, pooled over the rows,
+    the texture ratio (high-frequency energy over the HR crops') and the share of highlight-ring pixels more
+    than DARK_LEVELS too dark, as `streamsr eval` defines them."""
+    was_training = net.training
+    net.eval()
+    rows, hf, dark, ring = {}, 0.0, 0, 0
     for name, val_lr in val_sets.items():
         scores = []
         for i in range(0, val_lr.shape[0], 16):
             lr = val_lr[i : i + 16].to(dev, memory_format=mem_fmt)
-            sr = model(lr).float().clamp(0, 1).cpu()
+            sr = net(lr).float().clamp(0, 1).cpu()
             scores.append(psnr(sr, val_hr[i : i + 16]))
+            hf += high_frequency_energy(sr).sum().item()
+            mask = val_ring[i : i + 16]
+            dark += int((rgb_to_y(sr)[:, 0] * 255.0 < val_hr_y[i : i + 16] - DARK_LEVELS)[mask].sum())
+            ring += int(mask.sum())
         rows[name] = torch.cat(scores)
-    model.train()
-    return rows
+    net.train(was_training)
+    return rows, {"texture": hf / (val_hf * len(val_sets)), "ring_dark": dark / ring if ring else float("nan")}
 
 
-def save(path: Path) -> None:
+def save(path: Path, *, weights: dict | None = None, weights_from: str = "model") -> None:
+    """A checkpoint: `weights` (default: the raw generator's) under "model", everything to resume under the rest."""
     state = {
-        "model": model.state_dict(),
+        "model": weights if weights is not None else model.state_dict(),
+        "model_from": weights_from,
         "optimizer": optimizer.state_dict(),
         "disc": disc.state_dict() if disc is not None else None,
         "d_optimizer": d_optimizer.state_dict() if d_optimizer is not None else None,
+        "ema": ema.state_dict() if ema is not None else None,
         "step": step,
         "train_seconds": train_seconds + time.time() - t_start,
         "best_val": best_val,
@@ -272,29 +301,64 @@ def save(path: Path) -> None:
     tmp.replace(path)  # atomic: a run killed mid-save never leaves a broken checkpoint
 
 
-def validate() -> None:
-    """Evaluate at `step`, record it (history, log.jsonl, a progress line) and keep best.pt on a new best."""
-    global best_val
-    crops = evaluate()
+def measure(net: torch.nn.Module) -> dict:
+    """One validation record of `net` (see evaluate): mean PSNR-Y, gain per row, texture, dark ring."""
+    crops, extra = evaluate(net)
     rows = {k: float(v.mean()) for k, v in crops.items()}
-    val = float(np.mean(list(rows.values())))
-    rec = {"step": step, "val_psnr_y": val, "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
-    if len(rows) > 1:
-        rec["gain_rows"] = {k: round(v - val_bicubic_rows[k], 4) for k, v in rows.items()}
+    rec = {"val_psnr_y": float(np.mean(list(rows.values()))),
+           "gain_rows": {k: round(v - val_bicubic_rows[k], 4) for k, v in rows.items()},
+           "texture": round(extra["texture"], 4), "ring_dark": round(extra["ring_dark"], 4)}  # fmt: skip
     if val_hr.shape[0] > n_tissue_val:  # mean gain over the rows, tissue crops and edge crops apart
         gains = torch.stack([crops[k] - val_bicubic_crops[k] for k in crops]).mean(0)
         rec["gain_regions"] = {"tissue": round(float(gains[:n_tissue_val].mean()), 4),
                                "edge": round(float(gains[n_tissue_val:].mean()), 4)}  # fmt: skip
+    return rec
+
+
+def gan_score(rec: dict) -> float:
+    """Stage 2's choice of step, on validation only: the texture ratio nearest 1 among records that keep
+    fidelity - every row within gan_max_drop dB of the step-0 model, no row falling to bicubic or below that
+    was above it, and no more dark ring pixels than step 0 (+0.5 points). -inf where a bound fails."""
+    start = history[0]
+    for k, g in rec["gain_rows"].items():
+        g0 = start["gain_rows"][k]
+        if g < g0 - gan_max_drop or (g0 > 0 and g <= 0):
+            return -math.inf
+    if rec["ring_dark"] > start["ring_dark"] + 0.005:
+        return -math.inf
+    return -abs(1.0 - rec["texture"])
+
+
+def validate() -> None:
+    """Evaluate at `step`, record it (history, log.jsonl, a progress line) and keep best.pt on a new best:
+    stage 1 by mean PSNR-Y; stage 2 by gan_score, the raw generator or its EMA, whichever scores higher
+    (best.pt's "model" holds the chosen weights, "model_from" says which)."""
+    global best_val
+    rec = {"step": step, **measure(model), "bicubic_psnr_y": val_bicubic, "time": time.time() - t_start}
+    if ema is not None:
+        rec["ema"] = measure(ema.module)
     history.append(rec)
     log_file.write(json.dumps(rec) + "\n")
     log_file.flush()
-    tqdm.write(f"step {step}: val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})"
-               + (f" worst row {min(rec['gain_rows'].values()):+.3f}" if len(rows) > 1 else "")
-               + "".join(f" {k} {v:+.3f}" for k, v in rec.get("gain_regions", {}).items()))
-    if val > best_val:
-        best_val = val
-        if stage == "srresnet":
+    for name, r in [("", rec)] + ([("ema ", rec["ema"])] if ema is not None else []):
+        val = r["val_psnr_y"]
+        tqdm.write(f"step {step}: {name}val PSNR-Y {val:.3f} dB (bicubic {val_bicubic:.3f}, {val - val_bicubic:+.3f})"
+                   + (f" worst row {min(r['gain_rows'].values()):+.3f}" if len(r["gain_rows"]) > 1 else "")
+                   + "".join(f" {k} {v:+.3f}" for k, v in r.get("gain_regions", {}).items())
+                   + f" texture {r['texture']:.3f} dark ring {r['ring_dark']:.3f}")
+    if stage == "srresnet":
+        if rec["val_psnr_y"] > best_val:
+            best_val = rec["val_psnr_y"]
             save(out / "best.pt")
+        return
+    candidates = [("model", rec, model)] + ([("ema", rec["ema"], ema.module)] if ema is not None else [])
+    source, best_rec, net = max(candidates, key=lambda c: gan_score(c[1]))
+    score = gan_score(best_rec)
+    if score > best_val and step > 0:
+        best_val = score
+        save(out / "best.pt", weights=net.state_dict(), weights_from=source)
+        tqdm.write(f"step {step}: new best ({source}): texture {best_rec['texture']:.3f}, "
+                   f"worst row {min(best_rec['gain_rows'].values()):+.3f}")
 
 
 def bce(logits: torch.Tensor, real: bool) -> torch.Tensor:
@@ -324,7 +388,7 @@ while True:
         group["lr"] = lr_now
     if d_optimizer is not None:
         for group in d_optimizer.param_groups:
-            group["lr"] = lr_now
+            group["lr"] = lr_now * d_lr_mult
     lr_b, hr_b = train_data.sample(batch_size)
     lr_b = lr_b.to(dev, memory_format=mem_fmt, non_blocking=True)
     hr_b = hr_b.to(dev, memory_format=mem_fmt, non_blocking=True)
@@ -357,11 +421,20 @@ while True:
         adv = bce(d_g.float(), True)
         g_loss = content + adv_weight * adv
         losses.update(content=content.item(), adv=adv.item(), d=d_loss.item())
+        if ldl_weight:  # LDL: extra L1 where the error looks like an artifact (noisy, worse than the EMA's)
+            with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                sr_ema = ema.module(lr_b).float()
+            weights = artifact_map(hr_b, sr.detach(), sr_ema)
+            ldl = F.l1_loss(weights * sr, weights * hr_b)
+            g_loss = g_loss + ldl_weight * ldl
+            losses["ldl"] = ldl.item()
     optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
+    if ema is not None:
+        ema.update_parameters(model)
     step += 1
     bar.update(1)
     if step % log_interval == 0:
@@ -375,4 +448,5 @@ if not (history and history[-1]["step"] == step):
 save(ckpt_path)
 bar.close()
 log_file.close()
-print(f"done: step {step}, best val PSNR-Y {best_val:.3f} dB, {(time.time() - t_start) / 60:.1f} min", flush=True)
+best_what = "val PSNR-Y" if stage == "srresnet" else "GAN score (-|1 - texture|)"
+print(f"done: step {step}, best {best_what} {best_val:.3f}, {(time.time() - t_start) / 60:.1f} min", flush=True)
