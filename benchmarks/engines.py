@@ -33,7 +33,6 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from streamsr.backends import build_engine, unavailable_reason

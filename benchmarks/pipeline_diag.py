@@ -31,7 +31,9 @@ from pathlib import Path
 
 import torch
 
-from streamsr.backends import EngineConfig, select_engine
+from streamsr.backends import select_engine
+from streamsr.model import load_generator
+from streamsr.spec import EnhancerSpec
 from streamsr.bench import BenchConfig, machine_info
 from streamsr.bench.runner import CLIP_OPTIONS, resolve_weights
 from streamsr.testing import IterableSource, encode_clip, synthetic_frames
@@ -101,8 +103,9 @@ def diagnose(args: argparse.Namespace, tmp: Path) -> int:
     cfg = BenchConfig(preset=args.preset, weights=args.weights, width=w, height=h)
     weights, weights_desc = resolve_weights(cfg, tmp)
     tiler = Tiler()
-    engine = select_engine(EngineConfig(engine=args.engine, device="cpu", batch=args.batch, window=tiler.window,
-                                        weights=str(weights)))
+    spec = EnhancerSpec.resolve(weights, engine=args.engine, device="cpu", batch=args.batch, tile=tiler.tile,
+                                halo=tiler.halo)
+    engine = select_engine(load_generator(spec.weights), spec)
     enhancer = Enhancer(engine, tiler)
     images = synthetic_frames(n, w, h)
     clip = encode_clip(tmp / "in.mp4", images, fps=30, options=CLIP_OPTIONS)

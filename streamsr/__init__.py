@@ -17,7 +17,7 @@ _EXPORTS = {
     "upscale": "api",
     "enhance_video": "api",
     "VideoResult": "api",
-    "EngineConfig": "backends",
+    "EnhancerSpec": "spec",
     "select_engine": "backends",
     "Enhancer": "enhancer",
     "StreamSRError": "errors",

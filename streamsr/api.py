@@ -23,46 +23,31 @@ import torch
 from .enhancer import Enhancer
 from .errors import InputError
 from .frame import Frame
-from .model import resolve_weights
-from .jobs import enhance_video as _run_job, plan_jobs, weights_label
+from .jobs import CompareOptions, JobOptions, LocalExecutor, plan_jobs, run_jobs
 from .sinks import EncoderOptions
+from .spec import EnhancerSpec
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Settings:
-    """What identifies a built Enhancer (the arguments of `Enhancer.build`, weights as a resolved path)."""
-
-    engine: str
-    device: str
-    precision: str
-    batch: int | None
-    tile: int | None
-    halo: int | None
-    weights: str | None
-    preset: str | None
-
-
-_enhancers: dict[_Settings, tuple[Enhancer, threading.Lock]] = {}
+_enhancers: dict[EnhancerSpec, tuple[Enhancer, threading.Lock]] = {}
 _enhancers_lock = threading.Lock()
 
 
-def _enhancer(settings: _Settings) -> tuple[Enhancer, threading.Lock]:
-    """The kept Enhancer for `settings` (built on first use) and the lock that serialises its use."""
+def _enhancer(spec: EnhancerSpec) -> tuple[Enhancer, threading.Lock]:
+    """The kept Enhancer for `spec` (built on first use) and the lock that serialises its use."""
     with _enhancers_lock:
-        kept = _enhancers.get(settings)
+        kept = _enhancers.get(spec)
         if kept is None:
-            enhancer = Enhancer.build(engine=settings.engine, device=settings.device, precision=settings.precision,
-                                      batch=settings.batch, tile=settings.tile, halo=settings.halo,
-                                      weights=settings.weights, preset=settings.preset)
-            kept = _enhancers[settings] = (enhancer, threading.Lock())
+            kept = _enhancers[spec] = (Enhancer.build(spec), threading.Lock())
         return kept
 
 
-def _settings(*, engine: str, device: str, precision: str, batch: int | None, tile: int | None, halo: int | None,
-              weights: str | Path | None, preset: str | None) -> _Settings:
-    return _Settings(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                     weights=str(resolve_weights(weights).resolve()) if weights is not None else None,
-                     preset=preset)
+def _spec(spec: EnhancerSpec | None, weights: str | Path | None, settings: dict[str, object]) -> EnhancerSpec:
+    """The caller's spec, or one resolved from weights and settings (not both: which would win is unclear)."""
+    if spec is None:
+        return EnhancerSpec.resolve(weights, **settings)
+    if weights is not None or settings:
+        raise InputError("give either spec= or weights= and settings, not both")
+    return spec
 
 
 def clear_cache() -> None:
@@ -74,28 +59,24 @@ def clear_cache() -> None:
 def upscale(
     image: np.ndarray | torch.Tensor,
     *,
-    engine: str = "auto",
-    device: str = "auto",
-    precision: str = "auto",
-    batch: int | None = None,
     weights: str | Path | None = None,
-    preset: str | None = None,
-    tile: int | None = None,
-    halo: int | None = None,
+    spec: EnhancerSpec | None = None,
+    **settings: object,
 ) -> np.ndarray | torch.Tensor:
     """Enhance one image 4x with the generator (tiled with a halo, exactly as the video paths do).
 
     image: a numpy uint8 RGB array (H, W, 3) -> numpy uint8 RGB (4H, 4W, 3); or a torch float tensor in
     [0, 1], (3, H, W) or (N, 3, H, W) -> the same layout at 4x, same dtype, on the tensor's own device
     (computed on the engine's device), clamped to [0, 1].
-    engine/device/precision/batch/weights/preset/tile/halo: as `Enhancer.build` (weights None: the shipped
-    weights). The Enhancer for these settings is built on the first call and reused (see the module doc).
+    weights: None (the shipped default), a shipped name ("srgan-x4-fast") or a file (str or Path);
+    settings: any other `EnhancerSpec` field (engine, device, precision, batch, tile, halo, preset, cache_dir),
+    or a ready `spec` instead of both. The Enhancer for a spec is built on the first call and reused (see the
+    module doc).
     Raises InputError for an image of another type, dtype or shape; EngineUnavailableError / WeightsError
     for settings this machine cannot run.
     """
     _check_image(image)
-    enhancer, lock = _enhancer(_settings(engine=engine, device=device, precision=precision, batch=batch,
-                                         tile=tile, halo=halo, weights=weights, preset=preset))
+    enhancer, lock = _enhancer(_spec(spec, weights, settings))
     with lock:
         if isinstance(image, np.ndarray):
             # a read-only or strided view (np.broadcast_to, a slice) is copied: torch needs its own memory
@@ -144,19 +125,14 @@ def enhance_video(
     input: str | Path,
     output: str | Path,
     *,
-    engine: str = "auto",
-    device: str = "auto",
-    precision: str = "auto",
-    batch: int | None = None,
     weights: str | Path | None = None,
-    preset: str | None = None,
-    tile: int | None = None,
-    halo: int | None = None,
+    spec: EnhancerSpec | None = None,
     encoder: EncoderOptions = EncoderOptions(),
     compare: bool = False,
     overwrite: bool = False,
     outscale: float | None = None,
     on_frame: Callable[[Frame], None] | None = None,
+    **settings: object,
 ) -> VideoResult:
     """Enhance the video file `input` 4x into `output` (what `streamsr enhance` does for one file): same
     frame count, rate, timestamps and audio; the output appears only when complete.
@@ -165,7 +141,7 @@ def enhance_video(
     encoder: codec, crf, bitrate, pixel format of the output. outscale: output size as a multiple of the
     input's, 0 < outscale <= 4 (None: 4x), the 4x frames resized with an antialiased filter (INTER_AREA),
     each side rounded to an even number (Real-ESRGAN's --outscale). on_frame: called with each enhanced
-    frame (progress). The other arguments are those of `upscale`, and share its kept enhancers.
+    frame (progress). weights, spec, settings: as `upscale`, sharing its kept enhancers.
     Raises InputError (missing or unreadable input, a folder), OutputError (exists without overwrite,
     unwritable), EngineUnavailableError / WeightsError; Ctrl-C leaves no output behind.
     """
@@ -175,18 +151,19 @@ def enhance_video(
     if input.is_dir():
         raise InputError(f"input {input} is a folder; enhance_video takes one video file (the CLI takes folders)")
     (job,) = plan_jobs(input, output, compare=compare, overwrite=overwrite)
-    enhancer, lock = _enhancer(_settings(engine=engine, device=device, precision=precision, batch=batch,
-                                         tile=tile, halo=halo, weights=weights, preset=preset))
+    spec = _spec(spec, weights, settings)
+    enhancer, lock = _enhancer(spec)
+    options = JobOptions(encoder=encoder, overwrite=overwrite, compare=CompareOptions(label=spec.label),
+                         outscale=outscale)
     with lock:
-        report = _run_job(job, enhancer, encoder=encoder, overwrite=overwrite, compare_label=weights_label(weights),
-                          outscale=outscale, on_frame=on_frame)
+        (result,) = run_jobs([job], LocalExecutor(enhancer, on_frame=on_frame), options, keep_going=False)
     return VideoResult(
         output=job.output,
         compare=job.compare,
-        frames=report.frames,
-        seconds=report.seconds,
-        fps=report.frames / report.seconds if report.seconds > 0 else float("nan"),
-        repeated_frames=report.repeated_frames,
-        decode_errors=report.decode_errors,
-        damaged_frames=report.damaged_frames,
+        frames=result.frames_out,
+        seconds=result.seconds,
+        fps=result.frames_out / result.seconds if result.seconds > 0 else float("nan"),
+        repeated_frames=result.repeated,
+        decode_errors=result.decode_errors,
+        damaged_frames=result.damaged,
     )

@@ -1,8 +1,9 @@
 """Enhance a folder (or one long recording) on a Ray cluster: the same jobs and bytes as a local run.
 
-The driver plans the jobs and their work units (jobs.plan_units: whole files, or keyframe segments of
-long ones), starts one `_Worker` actor per GPU (`num_gpus=1`) or, on a cluster without GPUs, per CPU,
-and hands units out as workers free up (ray.util.ActorPool). Each actor builds its Enhancer once and
+`RayExecutor` is the executor `jobs.run_jobs` runs units on: the runner plans the jobs and their work units
+(whole files, or keyframe segments of long ones) on the driver; the executor starts one `_Worker` actor per
+GPU (`num_gpus=1`) or, on a cluster without GPUs, per CPU, and hands units out as workers free up
+(ray.util.ActorPool). Each actor builds its Enhancer once and
 keeps it for every unit it runs. Inputs and outputs are paths, so every node must see them at the same
 place (shared storage, docs/archives.md). Segments are joined on the driver (no re-encode; other streams
 copied once). Workers report frames done to a small counter actor the driver reads for its progress bar.
@@ -13,16 +14,11 @@ EngineUnavailableError.
 
 from __future__ import annotations
 
-import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from .errors import EngineUnavailableError, InputError, Interrupted
-from .jobs import (
-    EnhanceJob, EnhancerSpec, JobOptions, JobResult, UnitResult, WorkUnit, build_other, failed, finish_job,
-    interrupted, is_complete, plan_units, remove_segments, run_unit, skipped,
-)
-from .sinks import partial_path
+from .errors import EngineUnavailableError, InputError
+from .jobs import EnhanceJob, JobOptions, JobResult, UnitResult, WorkUnit, build_other, run_jobs, run_unit
+from .spec import EnhancerSpec
 
 PROGRESS_EVERY = 8
 """Frames a worker enhances between two progress reports (one tiny remote call each)."""
@@ -62,7 +58,9 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
         not kill the actor (a StreamSRError message is what the summary shows)."""
 
         def __init__(self, spec: EnhancerSpec, progress) -> None:
-            self._enhancer = spec.build()
+            from .enhancer import Enhancer  # on the worker: the driver needs no torch to plan
+
+            self._enhancer = Enhancer.build(spec)
             self._other = None
             self._progress = progress
 
@@ -89,119 +87,85 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
     return Worker, Progress, count
 
 
-def run_on_ray(
-    jobs: Sequence[EnhanceJob],
-    spec: EnhancerSpec,
-    options: JobOptions,
-    *,
-    address: str | None = None,
-    workers: int | None = None,
-    on_frames: Callable[[int], None] | None = None,
-    on_result: Callable[[JobResult], None] | None = None,
-    on_status: Callable[[str], None] | None = None,
-    poll_s: float = 0.5,
-) -> list[JobResult]:
-    """Run `jobs` on Ray and return their results in job order (as run_jobs does locally: complete outputs
-    skipped unless overwrite, a failing file recorded and the rest carried on).
+class RayExecutor:
+    """Runs units on Ray actors for `jobs.run_jobs`: one `_Worker` per GPU (else per CPU, or `workers`),
+    each building its Enhancer from `spec` once; units handed out as workers free up (ActorPool).
 
     address: None starts a local Ray instance (or joins the one `ray.init` already made in this process);
     "auto" joins the cluster of this node, "ray://host:port" a remote one. on_frames(n): n more frames
-    done, about every `poll_s` s; on_result as each job ends; on_status: one-line messages.
+    done, about every `poll_s` s; on_status: one-line messages. Raises EngineUnavailableError without Ray,
+    InputError when the cluster cannot be reached."""
 
-    Ctrl-C / SIGTERM on the driver: the workers are killed, every job not finished gets an "interrupted"
-    result (on_result), their segments and partial outputs are removed, and Interrupted is raised; finished
-    outputs stay (a re-run skips them)."""
-    ray = _import_ray()
-    from ray.util import ActorPool
-    if not ray.is_initialized():
-        try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False,
-                     include_dashboard=False if address is None else None)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise InputError(f"Ray cluster {address or '(local)'} cannot be reached ({e})") from None
-    Worker, Progress, count = _actors(ray, spec, workers)
-    results: dict[int, JobResult] = {}
-    units: dict[int, list[WorkUnit]] = {}
-    started: dict[int, float] = {}
-    for i, job in enumerate(jobs):
-        if not options.overwrite and is_complete(job):
-            results[i] = skipped(job)
-            continue
-        try:
-            units[i] = plan_units(job, options)
-        except Exception as e:  # noqa: BLE001 - a bad file fails alone
-            results[i] = failed(job, e)
-    for i in sorted(results):
-        if on_result is not None:
-            on_result(results[i])
-    todo = [(i, u) for i, us in units.items() for u in us]
-    if not todo:
-        return [results[i] for i in range(len(jobs))]
-    count = min(count, len(todo))
-    progress = Progress.remote()
-    actors = [Worker.remote(spec, progress) for _ in range(count)]
-    pool = ActorPool(actors)
-    if on_status is not None:
-        on_status(f"Ray: {count} worker(s), {len(todo)} unit(s) from {len(units)} file(s)")
-    for i, unit in todo:
-        started.setdefault(i, time.perf_counter())
-        pool.submit(lambda actor, item: actor.run.remote(item, options), unit)
-    index_of = {(str(u.job.input), u.segment): i for i, u in todo}
-    done: dict[int, list[tuple[int, UnitResult | BaseException]]] = defaultdict(list)
-    errors: dict[int, BaseException] = {}
-    shown = 0
-    stopped = False
-    try:
+    sequential = False
+
+    def __init__(self, spec: EnhancerSpec, *, address: str | None = None, workers: int | None = None,
+                 on_frames: Callable[[int], None] | None = None, on_status: Callable[[str], None] | None = None,
+                 poll_s: float = 0.5) -> None:
+        self.spec, self.address, self.workers = spec, address, workers
+        self.on_frames, self.on_status, self.poll_s = on_frames, on_status, poll_s
+        self._units: list[WorkUnit] = []
+        self._options: JobOptions | None = None
+        self._actors: list = []
+        self._progress = None
+        self._ray = _import_ray()
+
+    def prepare(self, jobs: Sequence[EnhanceJob], options: JobOptions) -> None:
+        self._options = options
+        if not self._ray.is_initialized():
+            try:
+                self._ray.init(address=self.address, logging_level="ERROR", log_to_driver=False,
+                               include_dashboard=False if self.address is None else None)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise InputError(f"Ray cluster {self.address or '(local)'} cannot be reached ({e})") from None
+
+    def submit(self, unit: WorkUnit) -> None:
+        self._units.append(unit)
+
+    def outcomes(self) -> Iterator[tuple[WorkUnit, UnitResult | BaseException]]:
+        if not self._units:
+            return
+        ray = self._ray
+        from ray.util import ActorPool
+
+        Worker, Progress, count = _actors(ray, self.spec, self.workers)
+        count = min(count, len(self._units))
+        self._progress = Progress.remote()
+        self._actors = [Worker.remote(self.spec, self._progress) for _ in range(count)]
+        pool = ActorPool(self._actors)
+        if self.on_status is not None:
+            files = len({u.job.input for u in self._units})
+            self.on_status(f"Ray: {count} worker(s), {len(self._units)} unit(s) from {files} file(s)")
+        options = self._options
+        for unit in self._units:
+            pool.submit(lambda actor, item: actor.run.remote(item, options), unit)
+        self._units = []
+        shown = 0
         while pool.has_next():
             try:
-                unit, outcome = pool.get_next_unordered(timeout=poll_s)
+                done = pool.get_next_unordered(timeout=self.poll_s)
             except TimeoutError:
-                unit = None
-            if on_frames is not None:
-                frames = ray.get(progress.get.remote())
+                done = None
+            if self.on_frames is not None:
+                frames = ray.get(self._progress.get.remote())
                 if frames > shown:
-                    on_frames(frames - shown)
+                    self.on_frames(frames - shown)
                     shown = frames
-            if unit is None:
-                continue
-            i = index_of[(str(unit.job.input), unit.segment)]
-            if isinstance(outcome, BaseException):
-                errors.setdefault(i, outcome)
-            done[i].append((unit.segment, outcome))
-            if len(done[i]) == len(units[i]):
-                results[i] = _close_job(jobs[i], units[i], done[i], errors.get(i), options, started[i])
-                if on_result is not None:
-                    on_result(results[i])
-    except KeyboardInterrupt:
-        stopped = True
-    finally:
-        for actor in actors:
-            ray.kill(actor)  # first: a killed worker writes nothing more (its partial file is removed below)
-        ray.kill(progress)
-        for i, job_units in units.items():
-            if i not in results:
-                remove_segments(job_units)
-                for path in filter(None, (jobs[i].output, jobs[i].compare)):
-                    partial_path(path).unlink(missing_ok=True)
-    if stopped:
-        for i in sorted(units):
-            if i not in results:
-                results[i] = interrupted(jobs[i], seconds=time.perf_counter() - started.get(i, time.perf_counter()))
-                if on_result is not None:
-                    on_result(results[i])
-        raise Interrupted("interrupted; finished outputs kept, unfinished ones removed (re-run to resume)")
-    return [results[i] for i in range(len(jobs))]
+            if done is not None:
+                yield done
+
+    def close(self) -> None:
+        for actor in self._actors:
+            self._ray.kill(actor)
+        if self._progress is not None:
+            self._ray.kill(self._progress)
+        self._actors, self._progress, self._units = [], None, []
 
 
-def _close_job(job: EnhanceJob, units: list[WorkUnit], outcomes: list[tuple[int, UnitResult | BaseException]],
-               error: BaseException | None, options: JobOptions, started: float) -> JobResult:
-    """All units of `job` are back (in any order): join them in segment order, or record the first error."""
-    seconds = time.perf_counter() - started
-    if error is not None:
-        remove_segments(units)
-        return failed(job, error, seconds=seconds)
-    results = [r for _, r in sorted(outcomes, key=lambda p: p[0])]
-    try:
-        return finish_job(job, sorted(units, key=lambda u: u.segment), results, options, seconds=seconds)
-    except Exception as e:  # noqa: BLE001 - a failed join fails this file only
-        return failed(job, e, seconds=seconds)
+def run_on_ray(jobs: Sequence[EnhanceJob], spec: EnhancerSpec, options: JobOptions, *, address: str | None = None,
+               workers: int | None = None, on_frames: Callable[[int], None] | None = None,
+               on_result: Callable[[JobResult], None] | None = None, on_status: Callable[[str], None] | None = None,
+               poll_s: float = 0.5) -> list[JobResult]:
+    """`run_jobs` on a RayExecutor (see both): every job kept going past a failing file."""
+    executor = RayExecutor(spec, address=address, workers=workers, on_frames=on_frames, on_status=on_status,
+                           poll_s=poll_s)
+    return run_jobs(jobs, executor, options, on_result=on_result)

@@ -29,7 +29,6 @@ import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -39,11 +38,12 @@ try:
 except ImportError:  # not on Windows: no process limits to read there
     resource = None
 
-from .backends import EngineConfig, select_engine, takes_any_window
+from .backends import select_engine, takes_any_window
 from .backends.base import Engine, accepts_out
 from .errors import InputError
 from .frame import Frame, now_ns
-from .model import PRESETS, read_weights_preset
+from .model import load_generator
+from .spec import EnhancerSpec
 from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_batch, default_tile
 
 IN_FLIGHT = 2
@@ -215,6 +215,16 @@ class EnhanceHandle:
     _array: np.ndarray | None = field(default=None, repr=False)  # holding it marks the pooled image busy
 
 
+def complete(spec: EnhancerSpec) -> EnhancerSpec:
+    """`spec` with its per-engine defaults filled: tile `tiling.default_tile` for the engine asked for (large
+    where it takes any window, small where it is built for one), halo DEFAULT_HALO, batch
+    `tiling.default_batch` of the window (so the working set does not grow with the tile)."""
+    tile = spec.tile if spec.tile is not None else default_tile(any_window=takes_any_window(spec.engine, spec.device))
+    halo = DEFAULT_HALO if spec.halo is None else spec.halo
+    batch = spec.batch if spec.batch is not None else default_batch(tile + 2 * halo)
+    return spec.but(tile=tile, halo=halo, batch=batch)
+
+
 class Enhancer:
     """Wraps an Engine and a Tiler. Not thread-safe: use one Enhancer per thread.
 
@@ -253,41 +263,17 @@ class Enhancer:
         self._pending: deque[EnhanceHandle] = deque()
 
     @classmethod
-    def build(
-        cls,
-        *,
-        engine: str = "auto",
-        device: str = "auto",
-        precision: str = "auto",
-        batch: int | None = None,
-        tile: int | None = None,
-        halo: int | None = None,
-        weights: str | Path | None = None,
-        preset: str | None = None,
-        cache_dir: str | Path | None = None,
-        resident: bool | None = None,
-    ) -> "Enhancer":
-        """Select and build the engine (see `backends.select_engine` and EngineConfig for the arguments),
-        load the weights (None: the shipped ones), and wrap it with a Tiler(tile, halo). The engine is built
-        for the Tiler's window and `batch`, so the two cannot disagree. tile None: `tiling.default_tile` for
-        the engine asked for (large tiles where it takes any window, 32 where it is built for one); halo
-        None: DEFAULT_HALO; batch None: `tiling.default_batch` of the window (16 for 32-px tiles, fewer for
-        larger ones, so the working set does not grow with the tile). resident: as in `Enhancer()`.
+    def build(cls, spec: EnhancerSpec | None = None, *, resident: bool | None = None) -> "Enhancer":
+        """The Enhancer `spec` describes (None: `EnhancerSpec.resolve()`, the shipped default weights): its
+        unset tile, halo and batch filled for the engine asked for (`complete`), the generator loaded and
+        handed to the engine registry, which builds the engine for the Tiler's window and the batch, so the
+        two cannot disagree. resident: as in `Enhancer()`.
         Raises EngineUnavailableError / WeightsError (one line); a compiled engine's first build takes
         seconds to minutes (then it is cached)."""
-        if tile is None:
-            tile = default_tile(any_window=takes_any_window(engine, device))
-        tiler = Tiler(tile=tile, halo=DEFAULT_HALO if halo is None else halo)
-        if batch is None:
-            batch = default_batch(tiler.window)
-        config = EngineConfig(
-            engine=engine, device=device, precision=precision, batch=batch, window=tiler.window,
-            weights=str(weights) if weights is not None else None, preset=preset,
-            cache_dir=str(cache_dir) if cache_dir is not None else None,
-        )
-        built = select_engine(config)
-        shape = read_weights_preset(weights) if preset is None else PRESETS[preset]
-        return cls(built, tiler, resident=resident, channels=shape.channels, arch=shape.arch)
+        spec = complete(spec if spec is not None else EnhancerSpec.resolve())
+        built = select_engine(load_generator(spec.weights), spec)
+        return cls(built, Tiler(tile=spec.tile, halo=spec.halo), resident=resident,
+                   channels=spec.preset.channels, arch=spec.preset.arch)
 
     @property
     def device(self) -> torch.device:

@@ -28,6 +28,7 @@ from .frame import Frame, Timeline
 from .latency import LatencySummary, span_summary, summarize_ms
 from .pipeline import PipelineConfig, PipelineStats, run_pipeline
 from .sinks import LIVE_ENCODER, Display, EncoderOptions, Recorder, Segment, Sink, check_output_path
+from .spec import EnhancerSpec
 from .sources import CaptureOptions, FrameSource, LiveOptions, ReconnectingSource, open_source
 from .transport import DEFAULT_ENDPOINT, DEFAULT_PUB_HWM, CurveServer, Publisher, WireFormat, is_loopback, normalize_endpoint
 from .urls import redact_url
@@ -163,14 +164,8 @@ def stream(
     encoder: EncoderOptions = LIVE_ENCODER,
     overwrite: bool = False,
     enhancer: Enhancer | None = None,
-    engine: str = "auto",
-    device: str = "auto",
-    precision: str = "auto",
-    batch: int | None = None,
-    tile: int | None = None,
-    halo: int | None = None,
     weights: str | Path | None = None,
-    preset: str | None = None,
+    spec: EnhancerSpec | None = None,
     realtime: bool = False,
     loop: bool = False,
     capture: CaptureOptions = CaptureOptions(),
@@ -179,6 +174,7 @@ def stream(
     stop: threading.Event | None = None,
     on_status: Callable[[LiveStatus], None] | None = None,
     on_notice: Callable[[str], None] | None = None,
+    **settings: object,
 ) -> LiveResult:
     """Enhance a live source 4x and publish / record / show it with bounded latency; return what happened.
 
@@ -186,9 +182,10 @@ def stream(
     lavfi:GRAPH, a file; `realtime`/`loop`/`capture`/`live`/`av_options` go to it). Outputs: `publish`
     (endpoint; a bare port binds 127.0.0.1), `record` (a file; segments beside it on size changes),
     `display`. With none of them it publishes on tcp://127.0.0.1:5555. `wire`: raw, jpeg[:Q], or None =
-    raw on loopback, JPEG 90 off the host. `enhancer`: a built Enhancer, else one is built from
-    engine/device/precision/batch/tile/halo/weights/preset (Enhancer.build; None = its default; after the endpoint is bound and the record path checked, so a
-    refusal is instant). `stop`: set it (any thread) to end the run normally.
+    raw on loopback, JPEG 90 off the host. `enhancer`: a built Enhancer, else one is built
+    (after the endpoint is bound and the record path checked, so a refusal is instant) from `spec`, or from
+    `weights` and `settings` (any other EnhancerSpec field: engine, device, precision, batch, tile, halo...),
+    resolved here (`EnhancerSpec.resolve`; nothing: the shipped default). `stop`: set it (any thread) to end the run normally.
 
     Raises StreamSRError (one line) for what fails before frames flow: clear text off the host without
     `insecure` (ClearTextRefused), a record path that exists, an endpoint in use, a source that cannot be
@@ -198,17 +195,18 @@ def stream(
     if publish is None and record is None and not display:
         publish = DEFAULT_ENDPOINT
     endpoint = normalize_endpoint(publish) if publish is not None else None
-    spec = LiveSpec(
+    live_spec = LiveSpec(
         publish=endpoint, wire=resolve_wire(wire, endpoint) if endpoint is not None else WireFormat("raw"),
         name=name, hwm=hwm, curve=curve, insecure=insecure, wait_subscriber=wait_subscriber,
         record=Path(record) if record is not None else None, encoder=encoder, overwrite=overwrite,
         display=display, frames=frames, duration=duration,
     )
-    build = dict(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                 weights=weights, preset=preset)
-    return LiveRun(spec, on_status=on_status, on_notice=on_notice).run(
-        source, enhancer=enhancer, build={k: v for k, v in build.items() if v is not None},
-        open_args=dict(realtime=realtime, loop=loop, capture=capture, live=live, av_options=av_options), stop=stop)
+    if enhancer is None and spec is None:
+        spec = EnhancerSpec.resolve(weights, **settings)
+    elif weights is not None or settings or (enhancer is not None and spec is not None):
+        raise InputError("give one of enhancer=, spec= or weights= and settings")
+    return LiveRun(live_spec, on_status=on_status, on_notice=on_notice).run(
+        source, enhancer=enhancer, spec=spec, open_args=dict(realtime=realtime, loop=loop, capture=capture, live=live, av_options=av_options), stop=stop)
 
 
 class LiveRun:
@@ -226,9 +224,9 @@ class LiveRun:
             self._on_notice(text)
 
     def run(self, source: str | Path | FrameSource, *, enhancer: Enhancer | None = None,
-            build: dict | None = None, open_args: dict | None = None,
+            spec: EnhancerSpec | None = None, open_args: dict | None = None,
             stop: threading.Event | None = None) -> LiveResult:
-        spec, result = self.spec, self.result
+        enhancer_spec, spec, result = spec, self.spec, self.result
         stop = stop or threading.Event()
         if spec.record is not None:
             check_output_path(spec.record, overwrite=spec.overwrite)
@@ -248,7 +246,7 @@ class LiveRun:
                     self._notice(f"WARNING: {clear_text_warning(publisher.endpoint)}")
                 self._notice(f"publishing on {publisher.endpoint}{' (CURVE)' if spec.curve else ''}, wire {spec.wire}")
             if enhancer is None:
-                enhancer = Enhancer.build(**(build or {}))
+                enhancer = Enhancer.build(enhancer_spec)
             if publisher is not None and spec.wait_subscriber > 0:
                 if not publisher.wait_for_subscribers(1, spec.wait_subscriber):
                     self._notice(f"no subscriber after {spec.wait_subscriber:g} s; starting anyway")

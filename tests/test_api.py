@@ -34,9 +34,9 @@ def count_builds(monkeypatch):
     calls: list[object] = []
     real = enhancer_module.select_engine
 
-    def counting(config):
-        calls.append(config)
-        return real(config)
+    def counting(model, spec):
+        calls.append(spec)
+        return real(model, spec)
 
     monkeypatch.setattr(enhancer_module, "select_engine", counting)
     yield calls
@@ -181,7 +181,7 @@ def test_enhancer_refuses_an_engine_built_for_another_window():
 
 
 def test_enhancer_build_derives_the_window_from_the_tiler(tiny_weights, count_builds):
-    enh = streamsr.Enhancer.build(engine="torch", device="cpu", weights=tiny_weights, tile=24, halo=5)
+    enh = streamsr.Enhancer.build(streamsr.EnhancerSpec.resolve(tiny_weights, engine="torch", device="cpu", tile=24, halo=5))
     assert enh.tiler.window == 34 and count_builds[0].window == 34
 
 
@@ -200,7 +200,7 @@ def test_the_default_tile_follows_the_engine(tiny_weights, count_builds):
     from streamsr.backends import takes_any_window
     from streamsr.tiling import ANY_WINDOW_TILE, DEFAULT_HALO, DEFAULT_TILE
 
-    enh = streamsr.Enhancer.build(engine="torch", device="cpu", weights=tiny_weights)  # any window: large tiles
+    enh = streamsr.Enhancer.build(streamsr.EnhancerSpec.resolve(tiny_weights, engine="torch", device="cpu"))  # any window: large tiles
     assert (enh.tiler.tile, enh.tiler.halo) == (ANY_WINDOW_TILE, DEFAULT_HALO)
     assert count_builds[0].window == ANY_WINDOW_TILE + 2 * DEFAULT_HALO
     # larger windows, fewer per call: the same window pixels per call as 16 of 44 px, so memory does not grow

@@ -8,10 +8,10 @@ from pathlib import Path
 import av
 import pytest
 
-from streamsr.backends import EngineConfig, select_engine
+from helpers import enhance_file, engine_for
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
-from streamsr.jobs import EnhanceJob, JobOptions, enhance_video, plan_units, run_jobs
+from streamsr.jobs import EnhanceJob, JobOptions, LocalExecutor, plan_units, run_jobs
 from streamsr.sinks import partial_path
 from streamsr.tiling import Tiler
 
@@ -42,7 +42,7 @@ def audio_packets(path: Path) -> list[tuple[dict, list[bytes]]]:
 
 @pytest.fixture(scope="module")
 def enhancer(tiny_weights):
-    engine = select_engine(EngineConfig(engine="torch", device="cpu", weights=str(tiny_weights), window=48))
+    engine = engine_for(engine="torch", device="cpu", weights=str(tiny_weights), window=48)
     return Enhancer(engine, Tiler(tile=32, halo=8))
 
 
@@ -50,18 +50,18 @@ def enhancer(tiny_weights):
 def test_vfr_timestamps_kept_exactly(tmp_path, enhancer, bframes):
     clip = make_timed_clip(tmp_path / "vfr.mp4", IRREGULAR, bframes=bframes)
     out = tmp_path / "out.mp4"
-    report = enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    report = enhance_file(EnhanceJob(input=clip, output=out), enhancer)
     src, src_tb, _ = frame_times(clip)
     dst, dst_tb, _ = frame_times(out)
     assert src_tb == Fraction(1, 1000) and dst_tb == src_tb
-    assert report.frames == len(dst) == len(IRREGULAR)
+    assert report.frames_out == len(dst) == len(IRREGULAR)
     assert dst == src == [Fraction(p, 1000) for p in IRREGULAR]
 
 
 def test_vfr_into_mkv_is_an_exact_rescale(tmp_path, enhancer):
     clip = make_timed_clip(tmp_path / "vfr.mp4", [3 * p for p in IRREGULAR], time_base=Fraction(1, 3000))
     out = tmp_path / "out.mkv"
-    enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    enhance_file(EnhanceJob(input=clip, output=out), enhancer)
     dst, tb, _ = frame_times(out)
     assert tb == Fraction(1, 1000)
     assert dst == [Fraction(p, 1000) for p in IRREGULAR]
@@ -71,7 +71,7 @@ def test_duplicated_pts_are_made_distinct_by_one_tick(tmp_path, enhancer):
     pts = [0, 40, 80, 80, 120, 160, 160, 200, 240, 1240, 1280]
     clip = make_timed_clip(tmp_path / "dup.mkv", pts, bframes=False)
     out = tmp_path / "out.mp4"
-    enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    enhance_file(EnhanceJob(input=clip, output=out), enhancer)
     dst, tb, _ = frame_times(out)
     ticks = [t / tb for t in dst]
     assert len(ticks) == len(pts)
@@ -83,7 +83,7 @@ def test_two_audio_tracks_copied_bit_for_bit_with_metadata(tmp_path, enhancer):
     tracks = (("eng", "room microphone"), ("deu", "narration"))
     clip = make_timed_clip(tmp_path / "two.mp4", [40 * i for i in range(12)], audio=tracks)
     out = tmp_path / "out.mkv"
-    enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    enhance_file(EnhanceJob(input=clip, output=out), enhancer)
     src, dst = audio_packets(clip), audio_packets(out)
     assert len(dst) == 2
     for (src_meta, src_packets), (dst_meta, dst_packets), (language, title) in zip(src, dst, tracks):
@@ -95,13 +95,13 @@ def test_garbage_in_the_middle_gives_a_complete_output_with_a_damage_count(tmp_p
     clip = make_clip(tmp_path / "c.mp4", frames=40, width=64, height=48, audio=True)
     bad = overwrite_middle(clip, tmp_path / "bad.mp4", 6000)
     out = tmp_path / "out.mp4"
-    report = enhance_video(EnhanceJob(input=bad, output=out), enhancer)
-    assert report.repeated_frames + report.damaged_frames >= 1
+    report = enhance_file(EnhanceJob(input=bad, output=out), enhancer)
+    assert report.repeated + report.damaged >= 1
     assert report.decode_errors >= 1
     dst, tb, _ = frame_times(out)
     assert dst == [Fraction(i, 10) for i in range(40)]
     with pytest.raises(InputError, match="damaged.*--strict"):
-        enhance_video(EnhanceJob(input=bad, output=tmp_path / "strict.mp4"), enhancer, strict=True)
+        enhance_file(EnhanceJob(input=bad, output=tmp_path / "strict.mp4"), enhancer, strict=True)
     assert not (tmp_path / "strict.mp4").exists() and not partial_path(tmp_path / "strict.mp4").exists()
 
 
@@ -113,7 +113,7 @@ def test_long_clip_is_cut_at_keyframes_and_joined_without_gap_or_duplicate(tmp_p
     units = plan_units(job, options)
     # keyframes at 0, 1007, 2014, 3000 ms: each cut is the first keyframe >= 1 s after the last one
     assert [u.window[0] for u in units] == [0, 1007, 2014] and [u.frames for u in units] == [10, 10, 20]
-    [result] = run_jobs([job], enhancer, options)
+    [result] = run_jobs([job], LocalExecutor(enhancer), options)
     dst, tb, packets = frame_times(job.output)
     assert result.status == "ok" and result.segments == 3 and packets == 40
     assert dst == [Fraction(p, 1000) for p in pts]

@@ -112,7 +112,7 @@ def test_cli_bench(tmp_path, tiny_weights):
 
 
 def test_cli_bench_sizes_and_weights_side_by_side_end_in_verdicts(tmp_path, tiny_weights, capsys):
-    from inprocess import run_main_io
+    from helpers import run_main_io
 
     lr_space = save_weights(Generator("srgan-x4-lr-tiny"), tmp_path / "lr-tiny.safetensors")
     out = tmp_path / "bench.json"

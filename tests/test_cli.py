@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from inprocess import run_main
+from helpers import run_main
 from streamsr.cli import COMMANDS, load_command
 
 

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import av
 import pytest
 
 from conftest import make_clip, run_cli
@@ -145,7 +144,7 @@ def test_unknown_weights_name_lists_the_shipped_ones(clip, tmp_path):
 
 def test_enhance_names_the_tile_it_resolved(clip, tmp_path, tiny_weights, capsys):
     """No --tile: the CPU engine takes any window, so the large tile; the line says which, not "None"."""
-    from inprocess import run_main
+    from helpers import run_main
 
     from streamsr.tiling import ANY_WINDOW_TILE, DEFAULT_HALO
 

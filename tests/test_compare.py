@@ -13,7 +13,7 @@ from streamsr.compare import BICUBIC_LABEL, DIVIDER_VALUE, STRIP_VALUE, CompareS
 from streamsr.enhancer import Enhancer
 from streamsr.errors import WeightsError
 from streamsr.frame import Frame
-from streamsr.jobs import EnhancerSpec
+from streamsr.spec import EnhancerSpec
 from streamsr.model import Generator, save_weights
 from streamsr.testing import CollectingSink, NearestEngine
 from streamsr.tiling import Tiler
@@ -147,4 +147,4 @@ def test_unknown_compare_with_weights_is_one_line_and_leaves_nothing(clip, tmp_p
     from streamsr.cli.enhance import _compare_options  # the same check, for a file that is not there
 
     with pytest.raises(WeightsError, match=r"^--compare-with: weights file .*missing.safetensors does not exist$"):
-        _compare_options(EnhancerSpec(weights=str(tiny_weights)), str(tmp_path / "missing.safetensors"))
+        _compare_options(EnhancerSpec.resolve(str(tiny_weights)), str(tmp_path / "missing.safetensors"))

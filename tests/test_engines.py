@@ -14,8 +14,9 @@ import sys
 import pytest
 import torch
 
+from helpers import engine_for
 from streamsr import backends
-from streamsr.backends import EngineConfig, TorchEngine, build_engine, select_engine
+from streamsr.backends import TorchEngine, build_engine
 from streamsr.backends import cache
 from streamsr.errors import EngineUnavailableError, StreamSRError
 from streamsr.model import Generator, fold_for_inference
@@ -206,10 +207,10 @@ def test_onnx_cache_reused_then_rebuilt_on_key_mismatch(model, tmp_path):
 
 def test_select_engine_reuses_cached_onnx(tiny_weights, tmp_path):
     pytest.importorskip("onnxruntime")
-    config = EngineConfig(engine="onnxruntime", device="cpu", weights=str(tiny_weights), window=WINDOW,
-                          batch=4, cache_dir=str(tmp_path))
-    first = select_engine(config)
-    second = select_engine(config)
+    config = dict(engine="onnxruntime", device="cpu", weights=str(tiny_weights), window=WINDOW, batch=4,
+                  cache_dir=str(tmp_path))
+    first = engine_for(**config)
+    second = engine_for(**config)
     assert not first.reused and second.reused and first.artifact == second.artifact
     x = torch.rand(4, 3, WINDOW, WINDOW)
     assert torch.equal(first.run(x), second.run(x))
@@ -249,16 +250,16 @@ def test_default_engine_dir_env(monkeypatch, tmp_path):
 def test_auto_on_cpu_is_the_measured_default(tiny_weights, tmp_path):
     """ONNX Runtime is the measured CPU default (benchmarks/RESULTS.md, "Engines"), whenever it is installed."""
     pytest.importorskip("onnxruntime")
-    engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
-                                        cache_dir=str(tmp_path)))
+    engine = engine_for(device="cpu", weights=str(tiny_weights), window=WINDOW,
+                        cache_dir=str(tmp_path))
     assert engine.name == "onnxruntime"
     assert engine.device == CPU and engine.dtype == torch.float32
 
 
 def test_auto_on_cpu_without_onnxruntime_is_torch_eager(monkeypatch, tiny_weights, tmp_path):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
-    engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
-                                        cache_dir=str(tmp_path)))
+    engine = engine_for(device="cpu", weights=str(tiny_weights), window=WINDOW,
+                        cache_dir=str(tmp_path))
     assert engine.name == "torch" and engine.precision == "fp32"
     choice = backends.auto_choice("cpu")
     assert choice.engine == "torch" and "onnxruntime is not installed" in choice.why
@@ -305,7 +306,7 @@ def test_tensorrt_reasons_say_what_is_missing(monkeypatch):
 )
 def test_select_engine_errors_are_one_line(tiny_weights, config, needle):
     with pytest.raises(EngineUnavailableError) as info:
-        select_engine(EngineConfig(weights=str(tiny_weights), window=WINDOW, **config))
+        engine_for(weights=str(tiny_weights), window=WINDOW, **config)
     msg = str(info.value)
     assert needle in msg and "\n" not in msg
     assert isinstance(info.value, StreamSRError)
@@ -314,7 +315,7 @@ def test_select_engine_errors_are_one_line(tiny_weights, config, needle):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
 def test_cuda_engines_without_cuda(tiny_weights, model):
     with pytest.raises(EngineUnavailableError, match="CUDA is not available"):
-        select_engine(EngineConfig(engine="tensorrt", device="cuda", weights=str(tiny_weights)))
+        engine_for(engine="tensorrt", device="cuda", weights=str(tiny_weights))
     with pytest.raises(EngineUnavailableError, match="tensorrt"):
         build_engine("tensorrt", copy.deepcopy(model), device=torch.device("cuda"), precision="fp16", window=WINDOW)
 
@@ -323,8 +324,8 @@ def test_missing_onnxruntime_is_unavailable(monkeypatch, tiny_weights, tmp_path)
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import fails as if not installed
     assert "onnxruntime" not in backends.available_engines("cpu")
     with pytest.raises(EngineUnavailableError, match="pip install"):
-        select_engine(EngineConfig(engine="onnxruntime", device="cpu", weights=str(tiny_weights),
-                                   cache_dir=str(tmp_path)))
+        engine_for(engine="onnxruntime", device="cpu", weights=str(tiny_weights),
+                   cache_dir=str(tmp_path))
 
 
 def test_missing_torch_tensorrt_is_unavailable(monkeypatch):
@@ -346,8 +347,8 @@ def test_auto_falls_back_when_a_build_fails(monkeypatch, tiny_weights, tmp_path,
     monkeypatch.setattr(backends, "CPU_AUTO_ORDER", ("onnxruntime", "torch"))
     monkeypatch.setattr(onnxruntime_engine, "export_onnx", broken)
     with caplog.at_level(logging.WARNING, logger="streamsr.backends"):
-        engine = select_engine(EngineConfig(device="cpu", weights=str(tiny_weights), window=WINDOW,
-                                            cache_dir=str(tmp_path)))
+        engine = engine_for(device="cpu", weights=str(tiny_weights), window=WINDOW,
+                            cache_dir=str(tmp_path))
     assert engine.name == "torch"
     assert "onnxruntime failed to build" in caplog.text and "simulated exporter failure" in caplog.text
 
@@ -361,8 +362,8 @@ def test_explicit_engine_never_falls_back(monkeypatch, tiny_weights, tmp_path):
 
     monkeypatch.setattr(onnxruntime_engine, "export_onnx", broken)
     with pytest.raises(RuntimeError, match="simulated"):
-        select_engine(EngineConfig(engine="onnxruntime", device="cpu", weights=str(tiny_weights),
-                                   cache_dir=str(tmp_path)))
+        engine_for(engine="onnxruntime", device="cpu", weights=str(tiny_weights),
+                   cache_dir=str(tmp_path))
 
 
 # ---- CUDA / TensorRT (skipped without them; run by benchmarks/device.sh) ----------------------------------
@@ -409,8 +410,8 @@ def test_cuda_engines_write_into_out_on_another_stream(built, tiles, reference, 
 
 @pytest.mark.cuda
 def test_auto_on_cuda_prefers_compiled_engines(tiny_weights, tmp_path):
-    engine = select_engine(EngineConfig(device="cuda", weights=str(tiny_weights), window=WINDOW, batch=4,
-                                        cache_dir=str(tmp_path)))
+    engine = engine_for(device="cuda", weights=str(tiny_weights), window=WINDOW, batch=4,
+                        cache_dir=str(tmp_path))
     assert engine.name in ("tensorrt", "torch-compile")
     assert engine.dtype == torch.float16
 

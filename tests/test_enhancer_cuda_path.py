@@ -15,8 +15,8 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
+from helpers import engine_for
 from streamsr.backends import TorchEngine
 from streamsr.enhancer import HOST_POOL_LIMIT, IN_FLIGHT, Enhancer
 from streamsr.frame import Frame
@@ -253,11 +253,10 @@ def test_pipeline_stop_abandons_frames_in_flight():
 @pytest.mark.cuda
 @pytest.mark.parametrize("name,precision", [("torch", "fp32"), ("torch", "fp16"), ("torch-compile", "fp16")])
 def test_cuda_resident_path_matches_the_direct_path(tiny_weights, name, precision):
-    from streamsr.backends import EngineConfig, select_engine
-
+    
     tiler = Tiler()
-    engine = select_engine(EngineConfig(engine=name, device="cuda", precision=precision, batch=8,
-                                        window=tiler.window, weights=str(tiny_weights)))
+    engine = engine_for(engine=name, device="cuda", precision=precision, batch=8,
+                        window=tiler.window, weights=str(tiny_weights))
     direct, resident = Enhancer(engine, tiler, resident=False), Enhancer(engine, tiler)
     assert resident.resident and resident.in_flight == 2
     img = _frames(1, 90, 130)[0]
@@ -269,11 +268,10 @@ def test_cuda_resident_path_matches_the_direct_path(tiny_weights, name, precisio
 
 @pytest.mark.cuda
 def test_cuda_two_in_flight_event_stamps_and_no_allocation(tiny_weights):
-    from streamsr.backends import EngineConfig, select_engine
-
+    
     tiler = Tiler()
-    engine = select_engine(EngineConfig(engine="torch-compile", device="cuda", precision="fp16", batch=16,
-                                        window=tiler.window, weights=str(tiny_weights)))
+    engine = engine_for(engine="torch-compile", device="cuda", precision="fp16", batch=16,
+                        window=tiler.window, weights=str(tiny_weights))
     enhancer = Enhancer(engine, tiler)
     imgs = _frames(8, 90, 130)
     ref = Enhancer(engine, tiler, resident=False)

@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from conftest import synthetic_image
-from streamsr.backends import EngineConfig, select_engine
+from helpers import engine_for
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
 from streamsr.tiling import Tiler
@@ -17,8 +17,8 @@ def test_read_only_input_array_is_enhanced_without_a_warning(tiny_weights):
     """PIL's np.asarray(image), imageio and np.frombuffer give read-only arrays; torch.from_numpy warns
     ("The given NumPy array is not writable") on each one unless the Enhancer copies it first."""
     tiler = Tiler()
-    engine = select_engine(EngineConfig(engine="torch", device="cpu", precision="fp32", window=tiler.window,
-                                        weights=str(tiny_weights)))
+    engine = engine_for(engine="torch", device="cpu", precision="fp32", window=tiler.window,
+                        weights=str(tiny_weights))
     enhancer = Enhancer(engine, tiler)
     image = synthetic_image(0, 40, 24)
     read_only = np.frombuffer(image.tobytes(), dtype=np.uint8).reshape(image.shape)

@@ -7,10 +7,10 @@ import av
 import numpy as np
 import pytest
 
-from streamsr.backends import EngineConfig, select_engine
+from helpers import enhance_file, engine_for
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError, OutputError
-from streamsr.jobs import EnhanceJob, enhance_video, plan_jobs
+from streamsr.jobs import EnhanceJob, plan_jobs
 from streamsr.sinks import FileSink, partial_path
 from streamsr.sources import FileSource
 from streamsr.tiling import Tiler
@@ -43,7 +43,7 @@ def corrupt_packet(src: Path, dst: Path, index: int) -> None:
 
 @pytest.fixture
 def enhancer(tiny_weights):
-    engine = select_engine(EngineConfig(engine="torch", device="cpu", weights=str(tiny_weights), window=48))
+    engine = engine_for(engine="torch", device="cpu", weights=str(tiny_weights), window=48)
     return Enhancer(engine, Tiler(tile=32, halo=8))
 
 
@@ -62,10 +62,10 @@ def test_file_source_reads_every_frame_with_timestamps(clip):
 
 def test_enhance_video_keeps_count_rate_duration_and_audio(clip, tmp_path, enhancer):
     out = tmp_path / "out.mp4"
-    report = enhance_video(EnhanceJob(input=clip, output=out), enhancer)
+    report = enhance_file(EnhanceJob(input=clip, output=out), enhancer)
     src, dst = probe(clip), probe(out)
     assert dst["size"] == (4 * 48, 4 * 40)
-    assert dst["frames"] == src["frames"] == report.frames == 8
+    assert dst["frames"] == src["frames"] == report.frames_out == 8
     assert dst["rate"] == src["rate"]
     assert dst["pts_s"] == pytest.approx(src["pts_s"], abs=1e-3)
     assert dst["audio"] == ["aac"]
@@ -77,9 +77,9 @@ def test_corrupt_frame_in_the_middle_is_repeated_and_counted(tmp_path, enhancer)
     bad = tmp_path / "bad.mp4"
     corrupt_packet(clip, bad, 6)
     out = tmp_path / "out.mp4"
-    report = enhance_video(EnhanceJob(input=bad, output=out), enhancer)
+    report = enhance_file(EnhanceJob(input=bad, output=out), enhancer)
     assert report.decode_errors >= 1
-    assert report.repeated_frames >= 1
+    assert report.repeated >= 1
     dst = probe(out)
     assert dst["frames"] == 12
     assert dst["pts_s"] == pytest.approx([i / 10 for i in range(12)], abs=1e-3)
@@ -92,7 +92,7 @@ def test_truncated_video_is_an_input_error_and_leaves_no_output(tmp_path, enhanc
     cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     out = tmp_path / "out.mp4"
     with pytest.raises(InputError, match="truncated|not a readable video"):
-        enhance_video(EnhanceJob(input=cut, output=out), enhancer)
+        enhance_file(EnhanceJob(input=cut, output=out), enhancer)
     assert list(tmp_path.glob("*out*")) == []
 
 

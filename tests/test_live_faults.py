@@ -21,8 +21,7 @@ import pytest
 import zmq
 
 from conftest import make_clip
-from inprocess import run_main
-from streamsr.backends import EngineConfig, select_engine
+from helpers import engine_for, run_main
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.frame import Frame
@@ -273,7 +272,7 @@ def test_a_viewer_whose_receiver_dies_says_so_and_exits_1(capsys, monkeypatch):
 @pytest.fixture(scope="module")
 def tiny_enhancer(tiny_weights) -> Enhancer:
     tiler = Tiler()
-    engine = select_engine(EngineConfig(device="cpu", precision="fp32", window=tiler.window, weights=str(tiny_weights)))
+    engine = engine_for(device="cpu", precision="fp32", window=tiler.window, weights=str(tiny_weights))
     return Enhancer(engine, tiler)
 
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import enhance_file
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.frame import Frame
+from streamsr.spec import EnhancerSpec
 
 CAPPED = r"""
 import json, resource, sys
@@ -20,9 +22,10 @@ import numpy as np
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.frame import Frame
+from streamsr.spec import EnhancerSpec
 
 weights, height, width, huge = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-e = Enhancer.build(engine="torch", device="cpu", weights=weights)  # default tile and batch
+e = Enhancer.build(EnhancerSpec.resolve(weights, engine="torch", device="cpu"))  # default tile and batch
 e.enhance(Frame(image=np.zeros((160, 160, 3), np.uint8), seq=0))  # threads and first-run allocations exist
 
 def status(key):
@@ -65,7 +68,7 @@ def test_a_large_frame_fits_under_a_memory_cap_of_the_stated_formula(tmp_path, t
 
 def test_batched_tiles_give_the_same_bytes_as_the_whole_frame_path(tiny_weights):
     """The batched, preallocated path is the old whole-frame split -> engine -> stitch, reordered: same bytes."""
-    e = Enhancer.build(engine="torch", device="cpu", weights=tiny_weights, batch=5)
+    e = Enhancer.build(EnhancerSpec.resolve(tiny_weights, engine="torch", device="cpu", batch=5))
     for h, w in ((40, 48), (97, 131), (7, 300)):
         image = np.random.default_rng(h).integers(0, 256, (h, w, 3), dtype=np.uint8)
         got = e.enhance(Frame(image=image, seq=0)).image
@@ -78,13 +81,13 @@ def test_batched_tiles_give_the_same_bytes_as_the_whole_frame_path(tiny_weights)
 
 def test_a_file_job_too_large_for_the_machine_is_refused_before_any_output(tmp_path, tiny_weights, monkeypatch):
     from streamsr import enhancer as enhancer_module
-    from streamsr.jobs import EnhanceJob, enhance_video
+    from streamsr.jobs import EnhanceJob
 
     from conftest import make_clip
 
     clip = make_clip(tmp_path / "c.mp4", frames=2)
-    e = Enhancer.build(engine="torch", device="cpu", weights=tiny_weights)
+    e = Enhancer.build(EnhancerSpec.resolve(tiny_weights, engine="torch", device="cpu"))
     monkeypatch.setattr(enhancer_module, "available_memory", lambda device: 50 * 2**20)  # a 50 MiB machine
     with pytest.raises(InputError, match=r"a 48x40 frame is too large for this machine"):
-        enhance_video(EnhanceJob(input=clip, output=tmp_path / "out.mp4"), e)
+        enhance_file(EnhanceJob(input=clip, output=tmp_path / "out.mp4"), e)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]

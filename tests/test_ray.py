@@ -10,7 +10,9 @@ from pathlib import Path
 import av
 import pytest
 
-from streamsr.jobs import EnhancerSpec, JobOptions, plan_jobs, run_jobs
+from streamsr.enhancer import Enhancer
+from streamsr.jobs import JobOptions, LocalExecutor, plan_jobs, run_jobs
+from streamsr.spec import EnhancerSpec
 
 from conftest import make_clip, make_timed_clip, run_cli
 
@@ -38,11 +40,11 @@ def archive(tmp_path_factory):
 
 
 def test_ray_outputs_are_byte_identical_to_a_local_run(cluster, archive, tmp_path, tiny_weights):
-    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))  # the CLI's defaults below
+    spec = EnhancerSpec.resolve(str(tiny_weights), engine="torch", device="cpu")  # the CLI's defaults below
     options = JobOptions(segment_seconds=1.0)
     local = tmp_path / "local"
     local.mkdir()
-    results = run_jobs(plan_jobs(archive, local), spec.build(), options)
+    results = run_jobs(plan_jobs(archive, local), LocalExecutor(Enhancer.build(spec)), options)
     assert [r.status for r in results] == ["ok"] * 4
     assert results[-1].segments == 3
 
@@ -69,7 +71,7 @@ def test_ray_run_records_a_bad_file_and_carries_on(cluster, archive, tmp_path, t
     (folder / "broken.mp4").write_bytes(b"not a video" * 100)
     from streamsr.distributed import run_on_ray
 
-    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))
+    spec = EnhancerSpec.resolve(str(tiny_weights), engine="torch", device="cpu")
     (tmp_path / "out").mkdir()
     results = run_on_ray(plan_jobs(folder, tmp_path / "out"), spec, JobOptions())
     assert [r.status for r in results] == ["ok", "failed"]
@@ -96,8 +98,6 @@ def test_ray_compare_with_writes_the_same_three_panel_frames_as_a_local_run(clus
     """Every panel of every frame is the same as in a local run. Compared after a lossless encode (crf 0),
     because the comparison video's x264 bitstream is not always the same bytes from run to run on a busy
     machine, even with one encoder thread (docs/archives.md); its frames are."""
-    from dataclasses import replace
-
     import torch
 
     from streamsr.distributed import run_on_ray
@@ -107,18 +107,37 @@ def test_ray_compare_with_writes_the_same_three_panel_frames_as_a_local_run(clus
 
     torch.manual_seed(2)
     other = save_weights(Generator("srgan-x4-tiny"), tmp_path / "other.safetensors")
-    spec = EnhancerSpec(engine="torch", device="cpu", weights=str(tiny_weights))
-    options = JobOptions(compare=CompareOptions(label=spec.label, other=replace(spec, weights=str(other))),
+    spec = EnhancerSpec.resolve(str(tiny_weights), engine="torch", device="cpu")
+    options = JobOptions(compare=CompareOptions(label=spec.label, other=spec.with_weights(str(other))),
                          encoder=EncoderOptions(crf=0))
     frames = {}
     for where in ("local", "ray"):
         folder = tmp_path / where
         folder.mkdir()
         (job,) = plan_jobs(archive / "clip0.mp4", folder / "c.mp4", compare=True)
-        run = run_jobs([job], spec.build(), options) if where == "local" else run_on_ray([job], spec, options)
+        run = run_jobs([job], LocalExecutor(Enhancer.build(spec)), options) if where == "local" else run_on_ray([job], spec, options)
         assert [r.status for r in run] == ["ok"], run
         frames[where] = decoded(job.compare)
     assert len(frames["ray"]) == 5 and frames["ray"] == frames["local"]
     with av.open(str(tmp_path / "ray" / "c.compare.mp4")) as c:
         assert (c.streams.video[0].width, c.streams.video[0].height) == (3 * 192, 160)
         assert len(c.streams.audio) == 1
+
+
+def test_a_ray_worker_builds_from_every_weights_form(cluster, tiny_weights):
+    """The spec a driver resolves from a shipped name, a str path or a Path builds the same enhancer on a worker."""
+    import numpy as np
+
+    from streamsr.frame import Frame
+    from streamsr.model import SHIPPED
+
+    @ray.remote(num_cpus=1)
+    def enhance_on_worker(spec: EnhancerSpec) -> tuple[str, bytes]:
+        enhancer = Enhancer.build(spec)
+        image = np.full((8, 10, 3), 128, np.uint8)
+        return spec.label, enhancer.enhance(Frame(image=image, seq=0)).image.tobytes()
+
+    path = SHIPPED["srgan-x4-fast"].path
+    specs = [EnhancerSpec.resolve(w, engine="torch", device="cpu") for w in ("srgan-x4-fast", str(path), path)]
+    results = ray.get([enhance_on_worker.remote(s) for s in specs])
+    assert {label for label, _ in results} == {"srgan-x4-fast"} and len({px for _, px in results}) == 1

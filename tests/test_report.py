@@ -17,7 +17,7 @@ from streamsr.errors import OutputError
 from streamsr.report import ReportFile, done_earlier, sidecar_path
 
 from conftest import make_clip
-from inprocess import run_main
+from helpers import run_main
 from test_file_io import corrupt_packet
 
 

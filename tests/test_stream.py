@@ -19,8 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import make_clip
-from inprocess import run_main
-from streamsr.backends import EngineConfig, select_engine
+from helpers import engine_for, run_main
 from streamsr.cli import app
 from streamsr.enhancer import Enhancer
 from streamsr.errors import OutputError, TransportError
@@ -86,7 +85,7 @@ def decode_all(path: Path) -> list[av.VideoFrame]:
 @pytest.fixture(scope="module")
 def tiny_enhancer(tiny_weights) -> Enhancer:
     tiler = Tiler()
-    engine = select_engine(EngineConfig(device="cpu", precision="fp32", window=tiler.window, weights=str(tiny_weights)))
+    engine = engine_for(device="cpu", precision="fp32", window=tiler.window, weights=str(tiny_weights))
     return Enhancer(engine, tiler)
 
 

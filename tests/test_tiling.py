@@ -2,7 +2,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from streamsr.backends import TorchEngine
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
 from streamsr.testing import NearestEngine

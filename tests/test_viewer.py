@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import zmq
 
-from inprocess import run_main
+from helpers import run_main
 from streamsr.sources import synthetic_image
 from streamsr.transport import Publisher, encode_frame, write_keys
 from test_transport import _frame, _malformed_messages, _new_subscription

@@ -13,17 +13,20 @@ import copy
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import EngineUnavailableError
-from ..model import Generator, load_generator
-from .base import DTYPES, PRECISIONS, Engine, EngineConfig, unavailable
+from ..model import Generator
+from .base import DTYPES, PRECISIONS, Engine, unavailable
 from .torch_engine import TorchEngine
+
+if TYPE_CHECKING:
+    from ..spec import EnhancerSpec
 
 __all__ = [
     "Engine",
-    "EngineConfig",
     "TorchEngine",
     "build_engine",
     "select_engine",
@@ -230,20 +233,22 @@ def takes_any_window(engine: str, device: str | torch.device) -> bool:
     return engine not in FIXED_WINDOW_ENGINES
 
 
-def select_engine(config: EngineConfig) -> Engine:
-    """Build the engine `config` asks for. Raises EngineUnavailableError / WeightsError with one clear line.
+def select_engine(model: Generator, spec: EnhancerSpec) -> Engine:
+    """Build the engine `spec` asks for around `model` (a loaded generator in inference form), for windows of
+    `spec.window` and batches of `spec.batch` (both filled: `enhancer.complete`). Raises
+    EngineUnavailableError with one clear line.
 
     engine="auto" tries the auto order of the device (see the module doc) and returns the first engine that
     builds; a build that fails for another reason than being unavailable (a TensorRT converter error, an
     Inductor failure) is logged as a warning and the next engine is tried. Torch eager always builds.
     """
-    device = resolve_device(config.device)
-    precision = default_precision(device) if config.precision == "auto" else config.precision
-    model = load_generator(config.weights, preset=config.preset)
-    kwargs = dict(device=device, precision=precision, batch=config.batch, window=config.window,
-                  cache_dir=config.cache_dir)
-    if config.engine != "auto":
-        return build_engine(config.engine, model, **kwargs)
+    if spec.batch is None:
+        raise ValueError("select_engine needs a spec with its batch filled (enhancer.complete)")
+    device = resolve_device(spec.device)
+    precision = default_precision(device) if spec.precision == "auto" else spec.precision
+    kwargs = dict(device=device, precision=precision, batch=spec.batch, window=spec.window, cache_dir=spec.cache_dir)
+    if spec.engine != "auto":
+        return build_engine(spec.engine, model, **kwargs)
     order = CUDA_AUTO_ORDER if device.type == "cuda" else CPU_AUTO_ORDER
     for name in order:
         if name == "torch":

@@ -20,13 +20,11 @@ A fixed-window engine given tiles of another window raises ValueError; none sile
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import torch
 
 from ..errors import EngineUnavailableError
-from ..tiling import DEFAULT_WINDOW
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -50,36 +48,6 @@ class Engine(Protocol):
     def describe(self) -> str:
         """One line for logs and `streamsr info`: name, device, precision, batch."""
         ...
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EngineConfig:
-    """What the user asked for; `select_engine` resolves "auto" fields against the machine.
-
-    engine: registry name or "auto"; device: "cpu", "cuda", "cuda:N" or "auto";
-    precision: "fp32" | "fp16" | "bf16" | "auto"; batch: tiles per engine call;
-    window: LR tile edge incl. halo the engine will see (compiled engines are built for it); keep it the
-    Tiler's `window` (`Enhancer.build` does), or the Enhancer refuses the engine;
-    weights: safetensors path or None for the shipped default; preset: required preset name or None;
-    cache_dir: where compiled engines (.onnx, .engine) are cached; None = `backends.cache.default_engine_dir()`.
-    """
-
-    engine: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    batch: int = 16
-    window: int = DEFAULT_WINDOW
-    weights: str | None = None
-    preset: str | None = None
-    cache_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.batch < 1:
-            raise ValueError(f"EngineConfig.batch must be >= 1, got {self.batch}")
-        if self.window < 1:
-            raise ValueError(f"EngineConfig.window must be >= 1, got {self.window}")
-        if self.precision not in PRECISIONS + ("auto",):
-            raise ValueError(f"EngineConfig.precision must be one of {PRECISIONS + ('auto',)}, got {self.precision!r}")
 
 
 def unavailable(name: str, reason: str) -> EngineUnavailableError:

@@ -3,7 +3,6 @@ interleaved over the repetitions, and summarise (see the package doc for what is
 
 from __future__ import annotations
 
-import dataclasses
 
 import os
 import tempfile
@@ -17,6 +16,7 @@ import torch
 
 from ..backends.torch_engine import TorchEngine
 from ..enhancer import Enhancer
+from ..spec import EnhancerSpec
 from ..errors import InputError
 from ..frame import Frame, Timeline, now_ns
 from ..metrics import LatencySummary, rate_fps, stage_summaries, summarize_ms
@@ -107,10 +107,10 @@ class _Setup:
 
 def _set_up(config: BenchConfig, tmpdir: Path) -> _Setup:
     weights_path, weights_desc = resolve_weights(config, tmpdir)
-    enhancer = Enhancer.build(engine=config.engine, device=config.device, precision=config.precision,
-                              batch=config.batch, tile=config.tile, halo=config.halo, weights=weights_path,
-                              preset=config.preset)
-    preset = read_weights_preset(weights_path)
+    spec = EnhancerSpec.resolve(weights_path, preset=config.preset, engine=config.engine, device=config.device,
+                                precision=config.precision, batch=config.batch, tile=config.tile, halo=config.halo)
+    enhancer = Enhancer.build(spec)
+    preset = spec.preset
     count = max(config.frames, config.warmup)
     if config.clip is not None:
         frames = _clip_frames(Path(config.clip), count)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -11,13 +10,14 @@ import typer
 from tqdm import tqdm
 
 from ..errors import Interrupted, StreamSRError, WeightsError
+from ..enhancer import Enhancer
 from ..jobs import (
-    CompareOptions, EnhancerSpec, JobOptions, JobResult, is_complete, make_output_folders, oversized_outputs, plan_jobs,
+    CompareOptions, JobOptions, JobResult, LocalExecutor, is_complete, make_output_folders, oversized_outputs, plan_jobs,
     planned_frames, run_jobs, skipped_subfolders,
 )
-from ..model import read_weights_preset
 from ..report import ReportFile
 from ..sinks import EncoderOptions
+from ..spec import EnhancerSpec
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, PresetName, TileSize, WeightsPath
 
 
@@ -48,9 +48,8 @@ def _compare_options(spec: EnhancerSpec, compare_with: str | None) -> CompareOpt
     or unreadable --compare-with weights fail here, before any output is started."""
     if compare_with is None:
         return CompareOptions(label=spec.label)
-    other = replace(spec, weights=compare_with, preset=None)
     try:
-        read_weights_preset(compare_with)
+        other = spec.with_weights(compare_with)
     except WeightsError as e:
         raise WeightsError(f"--compare-with: {e}") from None
     return CompareOptions(label=spec.label, other=other)
@@ -107,11 +106,11 @@ def enhance(
     suffix = suffix if suffix.startswith(".") else f".{suffix}"
     if outscale is not None and not 0 < outscale <= 4:
         raise typer.BadParameter(f"--outscale must be > 0 and <= 4, got {outscale:g}")
-    spec = EnhancerSpec(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                        weights=str(weights) if weights else None, preset=preset)
-    panels = _compare_options(spec, compare_with)
     jobs = plan_jobs(input, output, compare=compare or compare_with is not None, overwrite=overwrite, suffix=suffix,
                      recursive=recursive)
+    spec = EnhancerSpec.resolve(weights, preset=preset, engine=engine, device=device, precision=precision,
+                                batch=batch, tile=tile, halo=halo)
+    panels = _compare_options(spec, compare_with)
     folder = input.is_dir()
     if folder:
         make_output_folders(jobs)
@@ -156,19 +155,19 @@ def enhance(
                                  on_frames=bar.update, on_result=on_result,
                                  on_status=say)
         else:
-            enhancer = spec.build()
+            enhancer = Enhancer.build(spec)
             say(f"{enhancer.engine.describe()}, tile {enhancer.tiler.tile}+{enhancer.tiler.halo} halo")
             if jobs[0].compare is not None:
                 say(f"compare video panels: {' | '.join(panels.labels)}")
-            results = run_jobs(jobs, enhancer, options, keep_going=folder,
-                               on_frame=lambda _f: bar.update(1), on_result=on_result)
+            results = run_jobs(jobs, LocalExecutor(enhancer, on_frame=lambda _f: bar.update(1)), options,
+                               keep_going=folder, on_result=on_result)
     except (KeyboardInterrupt, Interrupted) as e:
         bar.close()
         if record is not None:
             record.finish("interrupted")
         if isinstance(e, Interrupted):
             raise
-        raise Interrupted("interrupted; finished outputs kept (re-run to resume)") from None
+        raise Interrupted("interrupted; finished outputs kept, unfinished ones removed (re-run to resume)") from None
     except BaseException as e:
         bar.close()
         if record is not None:

@@ -12,6 +12,7 @@ from tqdm import tqdm
 
 from ..degradations import SUITE
 from ..enhancer import Enhancer
+from ..spec import EnhancerSpec
 from ..errors import InputError, OutputError
 from ..evaluate import (bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_suite, format_table, grid_image,
                         list_frames, suite_json, write_png)  # fmt: skip
@@ -45,8 +46,8 @@ def eval(  # noqa: A001 - the command is called eval
         raise OutputError(f"cannot write {json_path}: folder {json_path.parent} does not exist")
     methods = {"bicubic": bicubic_upscaler}
     for w in weights or [SHIPPED_WEIGHTS]:
-        enhancer = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile,
-                                  halo=halo, weights=w)
+        enhancer = Enhancer.build(EnhancerSpec.resolve(w, engine=engine, device=device, precision=precision,
+                                                       batch=batch, tile=tile, halo=halo))
         eng = enhancer.engine
         name = w.stem if w != SHIPPED_WEIGHTS else f"{w.stem} (shipped)"
         if name in methods:

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ..enhancer import Enhancer
+from ..spec import EnhancerSpec
 from .options import Batch, HaloSize, TileSize
 
 
@@ -30,8 +31,9 @@ def export(
     if precision not in ("fp32", "fp16", "bf16", "auto"):
         raise typer.BadParameter(f"--precision must be fp32, fp16, bf16 or auto, got {precision!r}")
     t0 = time.perf_counter()
-    built = Enhancer.build(engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo,
-                           weights=weights, preset=preset, cache_dir=engine_dir).engine
+    spec = EnhancerSpec.resolve(weights, preset=preset, engine=engine, device=device, precision=precision,
+                                batch=batch, tile=tile, halo=halo, cache_dir=engine_dir)
+    built = Enhancer.build(spec).engine
     seconds = time.perf_counter() - t0
     artifact = getattr(built, "artifact", None)
     verb = "loaded" if getattr(built, "reused", False) else "built"

@@ -16,6 +16,7 @@ from ..latency import LatencySummary
 from ..live import LiveResult, LiveStatus, clear_text_warning, resolve_wire, stream as run_stream
 from ..sinks import EncoderOptions
 from ..sources import CaptureOptions, LiveOptions
+from ..spec import EnhancerSpec
 from ..transport import DEFAULT_ENDPOINT, DEFAULT_PUB_HWM, CurveServer, is_loopback, normalize_endpoint
 from .common import StatusLine, fmt_ms, parse_size
 from .options import (
@@ -99,8 +100,9 @@ def stream(
             curve=CurveServer.from_dir(curve) if curve is not None else None, insecure=insecure,
             wait_subscriber=wait_subscriber, frames=frames, duration=duration,
             encoder=EncoderOptions(codec=codec, crf=crf, preset="veryfast"), overwrite=overwrite,
-            engine=engine, device=device, precision=precision, batch=batch, tile=tile, halo=halo, weights=weights,
-            preset=preset, realtime=realtime, loop=loop,
+            spec=EnhancerSpec.resolve(weights, preset=preset, engine=engine, device=device, precision=precision,
+                                      batch=batch, tile=tile, halo=halo),
+            realtime=realtime, loop=loop,
             capture=CaptureOptions(width=width, height=height, fps=fps, pixel_format=pixel_format),
             live=LiveOptions(open_timeout=open_timeout, read_timeout=read_timeout, give_up_after=give_up_after),
             av_options=_parse_av_options(av_option),
