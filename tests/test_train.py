@@ -276,11 +276,12 @@ def test_stabilised_srgan_keeps_an_ema_adds_ldl_and_chooses_its_best_on_validati
         frames_dir: Path, tmp_path: Path, monkeypatch) -> None:  # fmt: skip
     _train(monkeypatch, frames_dir, tmp_path / "s1", max_steps=2)
     _train(monkeypatch, frames_dir, tmp_path / "gan", stage="srgan", init_from=tmp_path / "s1" / "ckpt.pt",
-           content_loss="mse", d_channels=8, d_norm="spectral", ema_decay=0.5, ldl_weight=1.0, max_steps=4,
+           content_loss="mse", d_channels=8, d_norm="spectral", ema_decay=0.5, ldl_weight=1.0, ring_weight=0.1,
+           max_steps=4,
            eval_interval=2, learning_rate=1e-3, gan_max_drop=100.0)  # fmt: skip
     log = _log(tmp_path / "gan")
     steps = [r for r in log if "adv" in r]
-    assert len(steps) == 4 and all(np.isfinite(r["ldl"]) and r["ldl"] >= 0 for r in steps)
+    assert len(steps) == 4 and all(np.isfinite(r["ldl"]) and r["ldl"] >= 0 and r["ring"] >= 0 for r in steps)
     vals = [r for r in log if "texture" in r]
     assert [r["step"] for r in vals] == [0, 2, 4]
     assert all(0 < r["texture"] and 0 < r["ema"]["texture"] for r in vals)
@@ -304,6 +305,21 @@ def test_artifact_map_weights_only_noisy_error_worse_than_the_ema() -> None:
     w = artifact_map(hr, sr, hr)  # the EMA is perfect: the noisy patch is an artifact
     assert w.shape == (1, 1, 16, 16) and w[..., 4:8, 4:8].sum() > 0 and w[..., 12:, 12:].sum() == 0
     assert artifact_map(hr, sr, sr + 0.5).sum() == 0  # the EMA is worse everywhere: nothing to correct
+
+
+def test_dark_ring_loss_penalises_only_darkening_around_highlights() -> None:
+    from train.models import dark_ring_loss, highlight_ring
+
+    hr = torch.full((1, 3, 32, 32), 0.3)
+    hr[..., 14:18, 14:18] = 0.95  # a 4x4 specular highlight on tissue
+    ring = highlight_ring(hr)
+    assert ring.sum() == 16 * 16 - 4 * 4 and not ring[0, 0, 16, 16] and not ring[0, 0, 0, 0]
+    halo, far, brighter = hr.clone(), hr.clone(), hr + 0.1
+    halo[..., 12, 16] -= 0.2  # a dark pixel 2 px from the highlight
+    far[..., 1, 1] -= 0.2  # the same error away from it
+    assert dark_ring_loss(halo, hr, ring) > 0
+    assert dark_ring_loss(far, hr, ring) == 0 and dark_ring_loss(brighter, hr, ring) == 0
+    assert dark_ring_loss(hr, hr, highlight_ring(torch.full_like(hr, 0.3))) == 0  # no highlight, no ring
 
 
 def test_discriminator_shapes() -> None:

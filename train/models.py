@@ -90,6 +90,30 @@ def artifact_map(hr: torch.Tensor, sr: torch.Tensor, sr_ema: torch.Tensor, ksize
         return weights.masked_fill(residual < residual_ema, 0.0)
 
 
+def highlight_ring(hr: torch.Tensor, *, level: float = 200 / 255, spread: float = 0.3,
+                   ring: tuple[int, int] = (1, 6)) -> torch.Tensor:
+    """Pixels `ring[0]`..`ring[1]` px (Chebyshev) outside the specular highlights of HR crops, where a
+    sharpened output draws dark halos. hr: (N, 3, H, W) float in [0, 1]; returns (N, 1, H, W) bool.
+    A highlight is bright and nearly white, as `streamsr eval` defines it (brightest channel >= level, channel
+    spread <= spread x that); the ring is wider than eval's 3-4 px so the whole halo is covered."""
+    hi, lo = hr.amax(1, keepdim=True), hr.amin(1, keepdim=True)
+    core = ((hi >= level) & (hi - lo <= spread * hi)).float()
+
+    def dilate(r: int) -> torch.Tensor:
+        return F.max_pool2d(core, 2 * r + 1, stride=1, padding=r) > 0 if r else core > 0
+
+    return dilate(ring[1]) & ~dilate(ring[0] - 1)
+
+
+def dark_ring_loss(sr: torch.Tensor, hr: torch.Tensor, ring: torch.Tensor) -> torch.Tensor:
+    """Mean squared darkening (sr below hr; brighter is not penalised) over the ring pixels of the batch:
+    a fidelity term against the dark halos around reflections that sharpening invents (0 without rings)."""
+    mask = ring.expand_as(sr)
+    if not bool(mask.any()):
+        return sr.new_zeros(())
+    return (F.relu(hr - sr) ** 2)[mask].mean()
+
+
 def load_matching(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:
     """Copy into `model` every tensor of `state` whose name and shape match; returns (copied, kept): the
     names copied and the names of `model` left as initialised. Initialises one preset from another's

@@ -31,7 +31,8 @@ from streamsr.evaluate import DARK_LEVELS, bicubic_upscale, degrade, highlight_m
 from streamsr.metrics import high_frequency_energy, psnr, rgb_to_y
 from streamsr.model import Generator, load_generator
 from train.data import CropSampler, edge_val_crops, fixed_val_crops, list_sources, load_images, split_sources
-from train.models import Discriminator, artifact_map, init_as_interpolator, load_matching, load_vgg19
+from train.models import (Discriminator, artifact_map, dark_ring_loss, highlight_ring, init_as_interpolator,
+                          load_matching, load_vgg19)
 from train.precision import choose_amp
 
 # ---- config ---------------------------------------------------------------------------------------------
@@ -74,6 +75,7 @@ d_lr_mult = 1.0  # stage 2: discriminator lr = this x the generator's (TTUR, Heu
 d_norm = "batch"  # stage 2 discriminator: "batch" (the paper's BatchNorm) | "spectral" (spectral norm, no BN)
 ema_decay = 0.0  # >0: also keep an exponential moving average of the generator, validated beside the raw one
 ldl_weight = 0.0  # stage 2: weight of LDL's artifact-map L1 loss (Liang et al. 2022); needs ema_decay > 0
+ring_weight = 0.0  # stage 2: weight of the dark-ring loss (train/models.py): darkening near specular highlights
 gan_max_drop = 0.5  # stage 2 best.pt: texture ratio nearest 1 among validations with every row within this of step 0
 eval_interval = 100
 val_crop = 192  # HR edge of the fixed validation crops (one per validation image)
@@ -428,6 +430,10 @@ while True:
             ldl = F.l1_loss(weights * sr, weights * hr_b)
             g_loss = g_loss + ldl_weight * ldl
             losses["ldl"] = ldl.item()
+        if ring_weight:
+            ring_term = dark_ring_loss(sr, hr_b, highlight_ring(hr_b))
+            g_loss = g_loss + ring_weight * ring_term
+            losses["ring"] = ring_term.item()
     optimizer.zero_grad(set_to_none=True)
     g_loss.backward()
     if grad_clip:
