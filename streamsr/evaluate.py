@@ -1,10 +1,9 @@
-"""Degradation model and bicubic baseline shared by training (train/), and the library side of `streamsr eval`.
+"""The library side of `streamsr eval`: read held-out HR frames, degrade them (degradations.py), upscale
+with each method (the bicubic baseline, the real Enhancer), and score: PSNR/SSIM on Y and RGB, the specular
+highlight figures (`highlight_masks`), texture; then tables, JSON and the picture grid.
 
-THE degradation (training and evaluation must use the same one, so it lives here, once):
-    HR RGB uint8 -> crop to a multiple of 4 -> float [0, 1] -> torch bicubic resize to (H/4, W/4) with
-    antialias=True (a proper anti-aliased bicubic downscale, the kernel MATLAB's imresize uses) ->
-    clamp to [0, 1] -> quantise to 8 bits (a real LR frame arrives as uint8).
-The bicubic baseline upscales with torch bicubic (align_corners=False, no antialias: upsampling).
+The degradation and the bicubic baseline themselves (`degrade`, `bicubic_upscale`, `SCALE`) live in
+degradations.py, shared with training (train/).
 """
 
 from __future__ import annotations
@@ -12,54 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from .enhancer import Enhancer
+from .degradations import SCALE, SUITE, Degradation, bicubic_upscale, degrade
 from .errors import InputError, OutputError
 from .frame import Frame
-from .degradations import SUITE, Degradation
 from .metrics import high_frequency_energy, psnr, rgb_to_y, ssim
 
-SCALE = 4
+if TYPE_CHECKING:  # annotations only: importing evaluate (as train/ does) does not import the Enhancer
+    from .enhancer import Enhancer
 
-
-def crop_to_multiple(hr: torch.Tensor, multiple: int = SCALE) -> torch.Tensor:
-    """(..., H, W) -> (..., H - H % m, W - W % m): the top-left part, so LR and HR align exactly."""
-    h, w = hr.shape[-2:]
-    return hr[..., : h - h % multiple, : w - w % multiple]
-
-
-def degrade(hr: torch.Tensor, *, scale: int = SCALE, quantize: bool = True) -> torch.Tensor:
-    """Bicubic (antialiased) downscale by `scale`.
-
-    hr: (3, H, W) or (N, 3, H, W) float in [0, 1], H and W multiples of `scale` (crop_to_multiple first).
-    Returns (…, 3, H/scale, W/scale) float32 in [0, 1], rounded to multiples of 1/255 when `quantize`.
-    """
-    h, w = hr.shape[-2:]
-    if h % scale or w % scale:
-        raise ValueError(f"HR size {h}x{w} is not a multiple of {scale}; crop_to_multiple first")
-    batched = hr.dim() == 4
-    x = hr if batched else hr.unsqueeze(0)
-    lr = F.interpolate(x.float(), size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
-    lr = lr.clamp_(0.0, 1.0)
-    if quantize:
-        lr = lr.mul_(255.0).round_().div_(255.0)
-    return lr if batched else lr[0]
-
-
-def bicubic_upscale(lr: torch.Tensor, *, scale: int = SCALE) -> torch.Tensor:
-    """The baseline. lr: (3, h, w) or (N, 3, h, w) float in [0, 1] -> (…, 3, scale*h, scale*w) float32 clamped."""
-    batched = lr.dim() == 4
-    x = lr if batched else lr.unsqueeze(0)
-    up = F.interpolate(x.float(), scale_factor=scale, mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
-    return up if batched else up[0]
-
-
-# ---- evaluation on a folder of HR frames (`streamsr eval`) ---------------------------------------------
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 GRID_CROP = 192  # HR edge of each picture-grid cell: big enough to judge texture, small enough to compare
