@@ -34,9 +34,9 @@ from ..model import (
     weights_digest,
 )
 from ..sources import FileSource
-from ..testing import encode_clip, synthetic_frames
 from ..tiling import TileGrid
 from .baselines import EngineAsModel, loop_windows, tile_loop_upscale, whole_frame
+from .clips import encode_clip, synthetic_frames
 from .config import CEILING_DTYPES, VARIANTS, BenchConfig
 from .machine import machine_info
 from .results import BenchResult, CeilingResult, LiveResult, PipelineResult, VariantResult
