@@ -209,7 +209,7 @@ def test_amp_auto_is_bf16_only_with_the_cpu_flag(monkeypatch) -> None:
 
 
 def test_the_run_logs_its_precision_choice(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    import streamsr.bench.machine as machine
+    import streamsr.machine as machine
 
     monkeypatch.setattr(machine, "_cpu_flags", lambda: {"avx2"})  # a CPU without native bf16
     _train(monkeypatch, frames_dir, tmp_path / "r", max_steps=1, amp="auto")
