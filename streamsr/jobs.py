@@ -17,7 +17,6 @@ from pathlib import Path
 
 import av
 
-from .backends import EngineConfig, select_engine
 from .compare import BICUBIC_LABEL, MODEL_LABEL, CompareSink
 from .enhancer import Enhancer
 from .errors import InputError, Interrupted, OutputError, StreamSRError
@@ -27,7 +26,6 @@ from .pipeline import PipelineConfig, PipelineStats, run_pipeline
 from .report import JobResult, done_earlier, write_sidecar
 from .sinks import EncoderOptions, FileSink, ResizedSink, Sink, check_output_path, join_segments, scaled_size
 from .sources import VIDEO_SUFFIXES, FileSource, PacketIndex, StreamInfo, index_packets
-from .tiling import Tiler
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
