@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from streamsr.backends.onnxruntime_engine import OnnxRuntimeEngine
-from streamsr.bench.machine import cpu_features, machine_info
+from streamsr.machine import cpu_features, machine_info
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
 from streamsr.model import Generator, Preset, count_macs, fold_for_inference

@@ -35,8 +35,9 @@ from streamsr.backends import select_engine
 from streamsr.model import load_generator
 from streamsr.spec import EnhancerSpec
 from streamsr.bench import BenchConfig, machine_info
+from streamsr.bench.clips import encode_clip, synthetic_frames
 from streamsr.bench.runner import CLIP_OPTIONS, resolve_weights
-from streamsr.testing import IterableSource, encode_clip, synthetic_frames
+from streamsr.testing import IterableSource
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame, now_ns
 from streamsr.metrics import rate_fps

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from streamsr.bench import format_markdown, run_bench, standard_config
-from streamsr.evaluate import nan_to_none
+from streamsr.eval_report import nan_to_none
 
 HERE = Path(__file__).resolve().parent
 

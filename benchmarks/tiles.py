@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from streamsr.backends.onnxruntime_engine import OnnxRuntimeEngine
 from streamsr.bench import seams
-from streamsr.bench.machine import cpu_features, cpu_model
+from streamsr.machine import cpu_features, cpu_model
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
 from streamsr.model import load_generator, resolve_weights

@@ -3,7 +3,7 @@
 Training (`train/`) and evaluation (`streamsr eval --suite`) draw from the same operations here, so the two
 cannot drift. Every operation maps uint8 RGB to uint8 RGB, as real LR frames arrive as 8-bit pictures:
 
-    downscale (4x):  "aa-bicubic"  torch bicubic with antialias (streamsr.evaluate.degrade, the original LR)
+    downscale (4x):  "aa-bicubic"  torch bicubic with antialias (`degrade`, the original LR)
                      "area"        cv2.INTER_AREA (box filter over each 4x4 block)
                      "bilinear"    cv2.INTER_LINEAR, no antialias (samples 2 of every 4 px: aliased)
                      "bicubic"     cv2.INTER_CUBIC, no antialias (aliased, as many scripts downscale)
@@ -17,6 +17,14 @@ cannot drift. Every operation maps uint8 RGB to uint8 RGB, as real LR frames arr
 
 `DegradationPool` draws a random chain per patch with stated probabilities (`train/` config); `SUITE` is the
 fixed, named list `streamsr eval --suite` reports, each deterministic under its seed.
+
+THE baseline degradation (`degrade`, on tensors; training and evaluation must use the same one, so it lives
+here, once):
+    HR RGB uint8 -> crop to a multiple of 4 -> float [0, 1] -> torch bicubic resize to (H/4, W/4) with
+    antialias=True (a proper anti-aliased bicubic downscale, the kernel MATLAB's imresize uses) ->
+    clamp to [0, 1] -> quantise to 8 bits (a real LR frame arrives as uint8).
+The bicubic baseline (`bicubic_upscale`) upscales with torch bicubic (align_corners=False, no antialias:
+upsampling).
 """
 
 from __future__ import annotations
@@ -33,6 +41,38 @@ SCALE = 4
 DOWNSCALES = ("aa-bicubic", "area", "bilinear", "bicubic")
 POOL_DOWNSCALES = (*DOWNSCALES, "blur+bilinear", "blur+skip")
 _CV2_INTERP = {"area": cv2.INTER_AREA, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
+
+
+def crop_to_multiple(hr: torch.Tensor, multiple: int = SCALE) -> torch.Tensor:
+    """(..., H, W) -> (..., H - H % m, W - W % m): the top-left part, so LR and HR align exactly."""
+    h, w = hr.shape[-2:]
+    return hr[..., : h - h % multiple, : w - w % multiple]
+
+
+def degrade(hr: torch.Tensor, *, scale: int = SCALE, quantize: bool = True) -> torch.Tensor:
+    """Bicubic (antialiased) downscale by `scale`.
+
+    hr: (3, H, W) or (N, 3, H, W) float in [0, 1], H and W multiples of `scale` (crop_to_multiple first).
+    Returns (…, 3, H/scale, W/scale) float32 in [0, 1], rounded to multiples of 1/255 when `quantize`.
+    """
+    h, w = hr.shape[-2:]
+    if h % scale or w % scale:
+        raise ValueError(f"HR size {h}x{w} is not a multiple of {scale}; crop_to_multiple first")
+    batched = hr.dim() == 4
+    x = hr if batched else hr.unsqueeze(0)
+    lr = F.interpolate(x.float(), size=(h // scale, w // scale), mode="bicubic", antialias=True, align_corners=False)
+    lr = lr.clamp_(0.0, 1.0)
+    if quantize:
+        lr = lr.mul_(255.0).round_().div_(255.0)
+    return lr if batched else lr[0]
+
+
+def bicubic_upscale(lr: torch.Tensor, *, scale: int = SCALE) -> torch.Tensor:
+    """The baseline. lr: (3, h, w) or (N, 3, h, w) float in [0, 1] -> (…, 3, scale*h, scale*w) float32 clamped."""
+    batched = lr.dim() == 4
+    x = lr if batched else lr.unsqueeze(0)
+    up = F.interpolate(x.float(), scale_factor=scale, mode="bicubic", align_corners=False).clamp_(0.0, 1.0)
+    return up if batched else up[0]
 
 
 def _check_hr(hr: np.ndarray) -> None:
@@ -58,9 +98,8 @@ def downscale(hr: np.ndarray, kind: str) -> np.ndarray:
     _check_hr(hr)
     h, w = hr.shape[0] // SCALE, hr.shape[1] // SCALE
     if kind == "aa-bicubic":
-        t = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).unsqueeze(0).float().div_(255.0)
-        lr = F.interpolate(t, size=(h, w), mode="bicubic", antialias=True, align_corners=False)
-        return _quantize(lr[0].clamp_(0, 1).mul_(255.0).permute(1, 2, 0).numpy())
+        t = torch.from_numpy(np.ascontiguousarray(hr)).permute(2, 0, 1).float().div_(255.0)
+        return _quantize(degrade(t, quantize=False).mul_(255.0).permute(1, 2, 0).numpy())
     if kind in _CV2_INTERP:
         return cv2.resize(np.ascontiguousarray(hr), (w, h), interpolation=_CV2_INTERP[kind])
     raise ValueError(f"unknown downscale {kind!r}; known: {', '.join(DOWNSCALES)}")

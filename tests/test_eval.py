@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from streamsr.cli import app
 from streamsr.degradations import SUITE, suite_names
 from streamsr.errors import InputError
+from streamsr.eval_report import format_table
 from streamsr.evaluate import (
     bicubic_upscaler,
     evaluate_folder,
-    format_table,
     list_frames,
     make_lr,
     read_hr,

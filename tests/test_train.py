@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamsr.evaluate import bicubic_upscale, degrade
+from streamsr.degradations import bicubic_upscale, degrade
 from streamsr.metrics import psnr
 from streamsr.model import Generator, load_generator
 from train.data import CropSampler, edge_corner, edge_val_crops, fixed_val_crops, list_sources, split_sources, tissue_mask
@@ -209,7 +209,7 @@ def test_amp_auto_is_bf16_only_with_the_cpu_flag(monkeypatch) -> None:
 
 
 def test_the_run_logs_its_precision_choice(frames_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    import streamsr.bench.machine as machine
+    import streamsr.machine as machine
 
     monkeypatch.setattr(machine, "_cpu_flags", lambda: {"avx2"})  # a CPU without native bf16
     _train(monkeypatch, frames_dir, tmp_path / "r", max_steps=1, amp="auto")
@@ -343,7 +343,8 @@ def test_vgg19_loads_torchvision_layout(tmp_path: Path) -> None:
 
 
 def test_region_gain_splits_error_between_tissue_and_masked_pixels() -> None:
-    from streamsr.evaluate import SHAVE, bicubic_upscale, to_image, to_tensor
+    from streamsr.degradations import bicubic_upscale
+    from streamsr.evaluate import SHAVE, to_image, to_tensor
     from streamsr.metrics import rgb_to_y
     from train.region_gain import RegionError, region_errors
 

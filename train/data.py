@@ -13,7 +13,7 @@
   matching validation crops.
 - The train/val split is by source image (never by patch): images are ordered by the SHA-1 of their file
   name and the first `n_val` go to validation, so the split is deterministic and independent of the crops.
-- LR is made from HR by one of three degradations: "bicubic", streamsr.evaluate.degrade (antialiased
+- LR is made from HR by one of three degradations: "bicubic", streamsr.degradations.degrade (antialiased
   bicubic 4x down, quantised to 8 bits, the original `streamsr eval` LR); "realistic" (the first weights'
   option: a random Gaussian blur before that downscale and Gaussian noise + JPEG after it); "pool", a random
   chain per patch from streamsr.degradations.DegradationPool (aliased and antialiased resizes, optical blur,
@@ -170,7 +170,7 @@ class CropSampler:
         return out
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from streamsr.evaluate import degrade
+        from streamsr.degradations import degrade
 
         hr_u8 = self.sample_hr(n)
         hr = torch.from_numpy(hr_u8).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
@@ -184,7 +184,7 @@ class CropSampler:
     def _realistic_lr(self, hr_u8: np.ndarray) -> torch.Tensor:
         """(n, crop, crop, 3) uint8 -> (n, 3, crop/4, crop/4) float32: blur sigma U(0, 1.5) HR px, bicubic
         down, noise sigma U(0, 4) levels, JPEG quality U(60, 95) -- all drawn from the sampler's RNG."""
-        from streamsr.evaluate import degrade
+        from streamsr.degradations import degrade
 
         out = []
         for patch in hr_u8:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from streamsr.bench.machine import cpu_has_bf16
+from streamsr.machine import cpu_has_bf16
 
 
 def choose_amp(requested: str, device: torch.device) -> tuple[str, str]:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from streamsr.degradations import SUITE
-from streamsr.evaluate import SHAVE, bicubic_upscale, list_frames, read_hr, to_image, to_tensor
+from streamsr.degradations import SUITE, bicubic_upscale
+from streamsr.evaluate import SHAVE, list_frames, read_hr, to_image, to_tensor
 from streamsr.metrics import rgb_to_y
 from streamsr.model import Generator, load_generator
 from train.data import tissue_mask

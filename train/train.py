@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from streamsr.degradations import SUITE, DegradationPool
-from streamsr.evaluate import DARK_LEVELS, bicubic_upscale, degrade, highlight_masks
+from streamsr.degradations import SUITE, DegradationPool, bicubic_upscale, degrade
+from streamsr.evaluate import DARK_LEVELS, highlight_masks
 from streamsr.metrics import high_frequency_energy, psnr, rgb_to_y
 from streamsr.model import Generator, load_generator
 from train.data import CropSampler, edge_val_crops, fixed_val_crops, list_sources, load_images, split_sources

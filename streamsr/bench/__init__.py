@@ -27,15 +27,15 @@ The library never prints: progress goes to an optional callback, results are fro
 `to_dict()` (JSON) and `format_markdown()` (the table `streamsr bench` prints).
 
 Modules: `config` (what to measure), `runner` (`run_bench`), `baselines`, `runs` (the pipeline and live
-runs), `timing`, `results`, `report` (`format_markdown`), `machine` (where it ran), `seams` (the tiled vs
-whole-frame measure behind the default halo).
+runs), `clips` (synthetic frames and clips), `timing`, `results`, `report` (`format_markdown`), `seams` (the
+tiled vs whole-frame measure behind the default halo); where it ran comes from streamsr/machine.py.
 """
 
 from __future__ import annotations
 
 from .baselines import tile_loop_upscale
 from .config import VARIANTS, BenchConfig, standard_config
-from .machine import cpu_features, cpu_has_bf16, machine_info
+from ..machine import cpu_features, cpu_has_bf16, machine_info
 from .report import format_markdown
 from .results import BenchResult, CeilingResult, LiveResult, PipelineResult, VariantResult
 from .runner import run_bench

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .machine import cpu_has_bf16
+from ..machine import cpu_has_bf16
 
 VARIANTS: dict[str, str] = {
     "engine": "engine only, on pre-cut tiles (batched)",

@@ -19,6 +19,7 @@ from ..enhancer import Enhancer
 from ..spec import EnhancerSpec
 from ..errors import InputError
 from ..frame import Frame, Timeline, now_ns
+from ..machine import machine_info
 from ..metrics import LatencySummary, rate_fps, stage_summaries, summarize_ms
 from ..model import (
     DEFAULT_PRESET,
@@ -34,11 +35,10 @@ from ..model import (
     weights_digest,
 )
 from ..sources import FileSource
-from ..testing import encode_clip, synthetic_frames
 from ..tiling import TileGrid
 from .baselines import EngineAsModel, loop_windows, tile_loop_upscale, whole_frame
+from .clips import encode_clip, synthetic_frames
 from .config import CEILING_DTYPES, VARIANTS, BenchConfig
-from .machine import machine_info
 from .results import BenchResult, CeilingResult, LiveResult, PipelineResult, VariantResult
 from .runs import LiveRun, PipelineRun, run_live_once, run_pipeline_once
 from .timing import device_ms, matmul_gflops, median, wall_ms

@@ -14,8 +14,8 @@ from ..degradations import SUITE
 from ..enhancer import Enhancer
 from ..spec import EnhancerSpec
 from ..errors import InputError, OutputError
-from ..evaluate import (bicubic_upscaler, enhancer_upscaler, evaluate_folder, format_suite, format_table, grid_image,
-                        list_frames, suite_json, write_png)  # fmt: skip
+from ..eval_report import format_suite, format_table, grid_image, suite_json, write_png
+from ..evaluate import bicubic_upscaler, enhancer_upscaler, evaluate_folder, list_frames
 from ..model import SHIPPED_WEIGHTS
 from .options import Batch, DeviceName, EngineName, HaloSize, PrecisionName, TileSize
 

@@ -12,7 +12,7 @@ import torch
 import typer
 
 from ..backends import auto_choice, engine_statuses
-from ..bench.machine import cpu_features, cpu_model
+from ..machine import cpu_features, cpu_model
 from ..model import DEFAULT_WEIGHTS, PRESETS, SHIPPED, SHIPPED_WEIGHTS, count_macs, read_weights_preset
 from ..tiling import DEFAULT_WINDOW
 

@@ -1,5 +1,7 @@
-"""Where a benchmark ran: CPU model and the instruction-set features that matter for inference, cores,
-GPU, library versions, load average. Read from /proc/cpuinfo and the libraries themselves; builds nothing."""
+"""The machine this runs on: CPU model and the instruction-set features that matter for inference, cores,
+GPU, library versions, load average. Read from /proc/cpuinfo and the libraries themselves; builds nothing.
+Where a benchmark ran (bench/), what `streamsr info` shows, and whether training autocasts to bf16
+(train/precision.py)."""
 
 from __future__ import annotations
 
