@@ -10,7 +10,7 @@ flight):
   frames plus a working set that does not grow with the frame (`_tiles_into`, `working_set_bytes`); a
   frame that cannot fit is refused in one line first (`check_fits`). This is the path the CPU figures of
   benchmarks/RESULTS.md measure (they were taken before the batch-by-batch form, which gives the same bytes).
-- device-resident (the CUDA default): everything a frame size needs is allocated once (`_FrameBuffers`) and
+- device-resident (the CUDA default): everything a frame size needs is allocated once (`FrameBuffers`) and
   reused while the size stays the same. The uint8 frame is copied into a pinned buffer and uploaded with
   one async copy, converted to the engine dtype on the device, cut into a preallocated tile buffer by one
   gather (`Tiler.gather_index`), run by engines that write into slices of one preallocated output
@@ -24,8 +24,6 @@ flight):
 
 from __future__ import annotations
 
-import os
-import sys
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,29 +31,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-try:
-    import resource
-except ImportError:  # not on Windows: no process limits to read there
-    resource = None
-
 from .backends import select_engine, takes_any_window
 from .backends.base import Engine, accepts_out
+from .buffers import EVENTS, IN_FLIGHT, DeviceSlot, FrameBuffers, HostImage, available_memory
 from .errors import InputError
 from .frame import Frame, now_ns
 from .model import load_generator
 from .spec import EnhancerSpec
-from .tiling import DEFAULT_HALO, TileGrid, Tiler, default_batch, default_tile
-
-IN_FLIGHT = 2
-"""Frames in flight on the device-resident path: one being downloaded and emitted while the next is
-uploaded and inferred. More would only add latency: the compute stream runs one frame at a time anyway."""
-
-HOST_POOL_LIMIT = 8
-"""Most pooled host output images per frame size. The pipeline holds at most IN_FLIGHT + its queue (4) + the
-one being written; a consumer that keeps every frame (a list in a test, a user of `upscale`) gets fresh
-unpooled images past this, rather than pinning memory without bound."""
-
-_EVENTS = ("anchor", "uploaded", "tiled", "inferred", "stitched", "downloaded")
+from .tiling import DEFAULT_HALO, Tiler, default_batch, default_tile
 
 ACTIVATION_BYTES = 24
 """Bytes per model channel per pixel of a batch's 4x tile windows that the engine's own working memory
@@ -75,131 +58,6 @@ frames and the reason it is fast; larger frames take the direct path, whose memo
 frame beyond its input and output (`Enhancer._tiles_into`)."""
 
 
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.2f} GiB"
-
-
-def _proc_kib(path: str, key: str) -> int | None:
-    try:
-        with open(path) as f:
-            for line in f:
-                if line.startswith(key + ":"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Bytes this process can still allocate on `device`, None when unknown. CUDA: free device memory plus
-    what torch's caching allocator holds unused. CPU (Linux): the least of MemAvailable and the headroom
-    under this process's address-space and data limits (RLIMIT_AS, RLIMIT_DATA: `ulimit -v`, a container
-    or job scheduler's cap)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    if device.type != "cpu":
-        return None
-    limits = [_proc_kib("/proc/meminfo", "MemAvailable")]
-    for which, used in (() if resource is None else ((resource.RLIMIT_AS, "VmSize"), (resource.RLIMIT_DATA, "VmData"))):
-        soft, _ = resource.getrlimit(which)
-        current = _proc_kib(f"/proc/{os.getpid()}/status", used)
-        if soft != resource.RLIM_INFINITY and current is not None:
-            limits.append(max(0, soft - current))
-    known = [x for x in limits if x is not None]
-    return min(known) if known else None
-
-
-class _HostImage:
-    """One (H, W, 3) uint8 host image: a tensor (pinned on CUDA, so the download is a true async DMA) and the
-    numpy array over its memory that frames carry."""
-
-    __slots__ = ("tensor", "array")
-
-    def __init__(self, shape: tuple[int, int, int], *, pin: bool) -> None:
-        self.tensor = torch.empty(shape, dtype=torch.uint8, pin_memory=pin)
-        self.array = self.tensor.numpy()
-
-
-def _refs(image: _HostImage) -> int:
-    """References to `image.array`. numpy collapses view chains onto the first array whose base is not an
-    array, i.e. onto `image.array`, so every view a sink keeps (`image[..., ::-1]`, a memoryview zmq sends
-    from) counts here: an image is free only when nothing outside the pool can still see its pixels."""
-    return sys.getrefcount(image.array)
-
-
-class _HostPool:
-    """Host output images for one frame size, reused once nobody outside the pool holds them (see `_refs`);
-    `allocations` counts the images made, pooled or not."""
-
-    def __init__(self, shape: tuple[int, int, int], *, pin: bool, limit: int = HOST_POOL_LIMIT) -> None:
-        self.shape, self.pin, self.limit = shape, pin, limit
-        self._images: list[_HostImage] = []
-        self._free_refs: int | None = None
-        self.allocations = 0
-
-    def take(self) -> _HostImage:
-        for image in self._images:
-            if _refs(image) == self._free_refs:
-                return image
-        self.allocations += 1
-        if len(self._images) >= self.limit:
-            return _HostImage(self.shape, pin=False)  # the frame owns it; pageable, so the download is synchronous
-        image = _HostImage(self.shape, pin=self.pin)
-        self._images.append(image)
-        if self._free_refs is None:
-            self._free_refs = _refs(image)  # measured, not assumed: CPython versions count borrowed refs differently
-        return image
-
-
-class _Slot:
-    """What one frame in flight owns: the pinned input staging (CUDA), the device uint8 output, the events."""
-
-    __slots__ = ("host_in", "host_in_array", "out", "events", "t_anchor")
-
-    def __init__(self, height: int, width: int, scale: int, device: torch.device) -> None:
-        self.host_in: torch.Tensor | None = None
-        self.host_in_array: np.ndarray | None = None
-        self.out: torch.Tensor | None = None
-        self.events: dict[str, torch.cuda.Event] = {}
-        self.t_anchor = 0
-        if device.type == "cuda":
-            self.host_in = torch.empty((height, width, 3), dtype=torch.uint8, pin_memory=True)
-            self.host_in_array = self.host_in.numpy()
-            self.out = torch.empty((scale * height, scale * width, 3), dtype=torch.uint8, device=device)
-            self.events = {name: torch.cuda.Event(enable_timing=True) for name in _EVENTS}
-
-
-class _FrameBuffers:
-    """Everything the device-resident path needs for one frame size, allocated once:
-
-    index: (n*3*w*w,) int64 gather index (HWC frame -> tiles, halo padding included), n = tiles per frame,
-    w = the Tiler's window; frame: (H, W, 3) uint8 upload target (CUDA); lr: (H*W*3,) engine dtype in [0, 1];
-    tiles: (n, 3, w, w) engine dtype; sr_tiles: (n, 3, s*w, s*w) engine dtype, which the engine writes;
-    sr: (3, s*H, s*W) float32 (clamp and round in fp32, as the direct path does); slots: IN_FLIGHT `_Slot`s;
-    pool: host output images; on CUDA the compute, download and (idle) anchor streams.
-    """
-
-    def __init__(self, engine: Engine, tiler: Tiler, height: int, width: int) -> None:
-        device, dtype, s = engine.device, engine.dtype, tiler.scale
-        self.size = (height, width)
-        self.grid: TileGrid = tiler.grid(height, width)
-        n, w = self.grid.count, tiler.window
-        self.index = tiler.gather_index(height, width, device=device)
-        self.frame = torch.empty((height, width, 3), dtype=torch.uint8, device=device) if device.type == "cuda" else None
-        self.lr = torch.empty(height * width * 3, dtype=dtype, device=device)
-        self.tiles = torch.empty((n, 3, w, w), dtype=dtype, device=device)
-        self.sr_tiles = torch.empty((n, 3, s * w, s * w), dtype=dtype, device=device)
-        self.sr = torch.empty((3, s * height, s * width), dtype=torch.float32, device=device)
-        self.slots = [_Slot(height, width, s, device) for _ in range(IN_FLIGHT)]
-        self.next_slot = 0
-        self.pool = _HostPool((s * height, s * width, 3), pin=device.type == "cuda")
-        if device.type == "cuda":
-            self.compute = torch.cuda.Stream(device)
-            self.download = torch.cuda.Stream(device)
-            self.anchor = torch.cuda.Stream(device)  # only events: one recorded here runs at once on the GPU
-
-
 @dataclass(slots=True, eq=False)
 class EnhanceHandle:
     """What `Enhancer.submit` returns; give it back to `Enhancer.collect`, in submission order.
@@ -209,10 +67,14 @@ class EnhanceHandle:
 
     frame: Frame
     result: Frame | None = None
-    _buffers: _FrameBuffers | None = field(default=None, repr=False)
-    _slot: _Slot | None = field(default=None, repr=False)
-    _image: _HostImage | None = field(default=None, repr=False)
+    _buffers: FrameBuffers | None = field(default=None, repr=False)
+    _slot: DeviceSlot | None = field(default=None, repr=False)
+    _image: HostImage | None = field(default=None, repr=False)
     _array: np.ndarray | None = field(default=None, repr=False)  # holding it marks the pooled image busy
+
+
+def _gib(n: int) -> str:
+    return f"{n / 2**30:.2f} GiB"
 
 
 def complete(spec: EnhancerSpec) -> EnhancerSpec:
@@ -259,7 +121,7 @@ class Enhancer:
         self.resident = engine.device.type == "cuda" if resident is None else resident
         self._pinned: torch.Tensor | None = None
         self._engine_takes_out = accepts_out(engine)
-        self._buffers: _FrameBuffers | None = None
+        self._buffers: FrameBuffers | None = None
         self._pending: deque[EnhanceHandle] = deque()
 
     @classmethod
@@ -439,11 +301,11 @@ class Enhancer:
         return frame.with_image(out, scale=s)
 
     # ---- device-resident path (the CUDA default) ----------------------------------------------------------
-    def _buffers_for(self, height: int, width: int) -> _FrameBuffers:
+    def _buffers_for(self, height: int, width: int) -> FrameBuffers:
         """The buffers of this frame size, made on the first frame of a size (frames in flight keep the
         buffers of theirs alive through their handles)."""
         if self._buffers is None or self._buffers.size != (height, width):
-            self._buffers = _FrameBuffers(self.engine, self.tiler, height, width)
+            self._buffers = FrameBuffers(self.engine, self.tiler, height, width)
         return self._buffers
 
     def _submit_resident(self, frame: Frame) -> EnhanceHandle:
@@ -458,7 +320,7 @@ class Enhancer:
             self._run_resident_cpu(frame, bufs, image)
         return EnhanceHandle(frame=frame, _buffers=bufs, _slot=slot, _image=image, _array=image.array)
 
-    def _tile_infer_stitch(self, bufs: _FrameBuffers, dest: torch.Tensor, stamp: Callable[[str], None],
+    def _tile_infer_stitch(self, bufs: FrameBuffers, dest: torch.Tensor, stamp: Callable[[str], None],
                            before_write: Callable[[], None] | None = None) -> None:
         """bufs.lr -> tiles -> engine -> stitched, clamped, quantised (3, sH, sW) into `dest` (an HWC uint8
         tensor, permuted here). `stamp(stage)` is called after tiling, inference and stitching;
@@ -480,7 +342,7 @@ class Enhancer:
         dest.permute(2, 0, 1).copy_(bufs.sr)
         stamp("stitched")
 
-    def _run_resident_cpu(self, frame: Frame, bufs: _FrameBuffers, image: _HostImage) -> None:
+    def _run_resident_cpu(self, frame: Frame, bufs: FrameBuffers, image: HostImage) -> None:
         tl = frame.timeline
         src = torch.from_numpy(np.require(frame.image, requirements="W")).reshape(-1)
         torch.div(src, 255.0, out=bufs.lr)
@@ -488,7 +350,7 @@ class Enhancer:
         self._tile_infer_stitch(bufs, image.tensor, tl.stamp)
         tl.stamp("downloaded")
 
-    def _enqueue_cuda(self, frame: Frame, bufs: _FrameBuffers, slot: _Slot, image: _HostImage) -> None:
+    def _enqueue_cuda(self, frame: Frame, bufs: FrameBuffers, slot: DeviceSlot, image: HostImage) -> None:
         ev = slot.events
         slot.t_anchor = now_ns()
         ev["anchor"].record(bufs.anchor)
@@ -513,7 +375,7 @@ class Enhancer:
             ev = slot.events
             ev["downloaded"].synchronize()
             anchor = ev["anchor"]
-            for stage in _EVENTS[1:]:
+            for stage in EVENTS[1:]:
                 frame.timeline.stamp(stage, slot.t_anchor + round(anchor.elapsed_time(ev[stage]) * 1e6))
         out = frame.with_image(image.array, scale=self.tiler.scale)
         handle._slot = handle._buffers = handle._image = handle._array = None

@@ -18,7 +18,8 @@ import torch
 
 from helpers import engine_for
 from streamsr.backends import TorchEngine
-from streamsr.enhancer import HOST_POOL_LIMIT, IN_FLIGHT, Enhancer
+from streamsr.buffers import HOST_POOL_LIMIT, IN_FLIGHT
+from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
 from streamsr.model import Generator, fold_for_inference
 from streamsr.pipeline import PipelineConfig, run_pipeline
