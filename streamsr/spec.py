@@ -9,7 +9,7 @@ hashable, so the API keys its kept enhancers by it, and picklable, so Ray worker
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from .backends.base import PRECISIONS as ENGINE_PRECISIONS
@@ -20,10 +20,10 @@ PRECISIONS = (*ENGINE_PRECISIONS, "auto")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnhancerSpec:
-    """How to build an Enhancer.
+class EngineSettings:
+    """How to run a generator, whatever its weights (an `EnhancerSpec` is these plus resolved weights; a
+    benchmark's `BenchConfig` is these plus what to time).
 
-    weights: an existing safetensors file (absolute); preset: the preset recorded in it.
     engine: a registry name (`backends`) or "auto"; device: "cpu", "cuda", "cuda:N" or "auto";
     precision: "fp32" | "fp16" | "bf16" | "auto" (fp16 on CUDA, fp32 on CPU).
     batch: tiles per engine call; tile: LR tile edge; halo: LR context each side of a tile (pixels). None: the
@@ -31,8 +31,6 @@ class EnhancerSpec:
     cache_dir: where compiled engines are cached; None: `backends.cache.default_engine_dir()`.
     """
 
-    weights: Path
-    preset: Preset
     engine: str = "auto"
     device: str = "auto"
     precision: str = "auto"
@@ -48,6 +46,21 @@ class EnhancerSpec:
             value = getattr(self, name)
             if value is not None and value < low:
                 raise InputError(f"{name} must be >= {low}, got {value}")
+
+    def engine_settings(self) -> dict[str, object]:
+        """These settings by name, to make an EnhancerSpec from (`EnhancerSpec.resolve(weights, **them)`)."""
+        return {f.name: getattr(self, f.name) for f in fields(EngineSettings)}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnhancerSpec(EngineSettings):
+    """How to build an Enhancer: the EngineSettings and the weights, resolved.
+
+    weights: an existing safetensors file (absolute); preset: the preset recorded in it.
+    """
+
+    weights: Path
+    preset: Preset
 
     @classmethod
     def resolve(cls, weights: str | Path | None = None, *, preset: str | None = None, cache_dir: str | Path | None = None,

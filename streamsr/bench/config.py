@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from ..machine import cpu_has_bf16
+from ..spec import EngineSettings
 
 VARIANTS: dict[str, str] = {
     "engine": "engine only, on pre-cut tiles (batched)",
@@ -24,14 +25,14 @@ CEILING_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.f
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class BenchConfig:
-    """What to measure.
+class BenchConfig(EngineSettings):
+    """What to measure: how to run the generator (the EngineSettings fields: engine, device, precision, batch,
+    tile, halo, cache_dir; see `spec.EngineSettings`) and what to time.
 
     preset/weights: the generator; weights None -> the shipped file when it exists (and fits `preset`),
     else a freshly initialised generator (seeded with `seed`): speed does not depend on weight values, and
     the result says which weights were used. preset None -> the weights' preset, else DEFAULT_PRESET.
-    engine/device/precision/batch: passed to `select_engine` (see EngineConfig).
-    tile/halo: LR pixels (see Tiler); None: the Enhancer's defaults for the engine (tiling.default_tile). width/height: LR input frame size in pixels (even, for yuv420p).
+    width/height: LR input frame size in pixels (even, for yuv420p).
     clip: a video file whose first frames (and whole length, for the pipeline) replace the generated frames;
     its size then overrides width/height.
     frames: timed frames per variant per repetition; warmup: untimed frames per variant before the first
@@ -48,12 +49,6 @@ class BenchConfig:
 
     preset: str | None = None
     weights: str | None = None
-    engine: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"
-    batch: int | None = None
-    tile: int | None = None
-    halo: int | None = None
     width: int = 128
     height: int = 96
     clip: str | None = None
@@ -72,10 +67,11 @@ class BenchConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("batch", "tile", "width", "height", "frames", "repeats", "ceiling_size"):
+        EngineSettings.__post_init__(self)
+        for name in ("width", "height", "frames", "repeats", "ceiling_size"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"BenchConfig.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("halo", "warmup", "pipeline_frames", "pipeline_warmup", "live_seconds"):
+        for name in ("warmup", "pipeline_frames", "pipeline_warmup", "live_seconds"):
             if getattr(self, name) is not None and getattr(self, name) < 0:
                 raise ValueError(f"BenchConfig.{name} must be >= 0, got {getattr(self, name)}")
         if self.width % 2 or self.height % 2:

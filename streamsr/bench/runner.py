@@ -107,8 +107,7 @@ class _Setup:
 
 def _set_up(config: BenchConfig, tmpdir: Path) -> _Setup:
     weights_path, weights_desc = resolve_weights(config, tmpdir)
-    spec = EnhancerSpec.resolve(weights_path, preset=config.preset, engine=config.engine, device=config.device,
-                                precision=config.precision, batch=config.batch, tile=config.tile, halo=config.halo)
+    spec = EnhancerSpec.resolve(weights_path, preset=config.preset, **config.engine_settings())
     enhancer = Enhancer.build(spec)
     preset = spec.preset
     count = max(config.frames, config.warmup)
