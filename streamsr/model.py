@@ -321,6 +321,9 @@ SHIPPED: dict[str, ShippedWeights] = {
         ShippedWeights(name="srgan-x4-fast", preset="srgan-x4-fast", stage="psnr",
                        use="the fast one for CPUs and live streams: 2.8x srgan-x4-lite's fps at 384x288 on a "
                            "2-core CPU; +0.08 / -0.15 dB against it on the two held-out sets"),
+        ShippedWeights(name="srgan-x4-lite-gan", preset="srgan-x4-lite", stage="gan",
+                       use="for viewing only: srgan-x4-lite fine-tuned adversarially (SRGAN-MSE); a little more "
+                           "fine texture, which may be invented: never for measuring or diagnosis"),
     )
 }
 DEFAULT_WEIGHTS = "srgan-x4-lite"

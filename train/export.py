@@ -25,6 +25,9 @@ def export(ckpt_path: str | Path, out_path: str | Path, *, data_name: str = "") 
     model = Generator(cfg["preset"])
     model.load_state_dict(ckpt["model"])
     val = [h for h in ckpt["history"] if h["step"] == ckpt["step"]]
+    source = ckpt.get("model_from", "model")  # stage 2 may keep its generator's EMA (train.py: validate)
+    if val and source == "ema":
+        val = [val[-1]["ema"]]
     meta = {
         "steps": str(ckpt["step"]),
         "stage": cfg["stage"],
@@ -34,7 +37,10 @@ def export(ckpt_path: str | Path, out_path: str | Path, *, data_name: str = "") 
         "train_seconds": f"{ckpt.get('train_seconds', 0.0):.0f}",
         "val_psnr_y": f"{val[-1]['val_psnr_y']:.3f}" if val else "",
         "val_bicubic_psnr_y": f"{ckpt.get('val_bicubic', float('nan')):.3f}",
+        "weights_from": "the generator's exponential moving average" if source == "ema" else "the generator",
     }
+    if val and "texture" in val[-1]:
+        meta["val_texture_ratio"] = f"{val[-1]['texture']:.4f}"
     return save_weights(model, out_path, metadata=meta)
 
 
