@@ -80,3 +80,22 @@ def test_the_cli_takes_a_shipped_name_and_a_path(form, tmp_path, capsys):
     assert (tmp_path / "out.mp4").is_file()
     code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "o2.mp4"), "--weights", "srgan-x4-nope")
     assert code == 1 and "unknown weights 'srgan-x4-nope'" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_every_shipped_name_resolves_with_its_preset(name):
+    spec = EnhancerSpec.resolve(name)
+    assert spec.label == name and spec.preset.name == SHIPPED[name].preset
+    assert spec.weights == SHIPPED[name].path.resolve()
+
+
+def test_the_gan_weights_work_by_name_in_the_api_and_as_compare_with(tmp_path, capsys):
+    assert SHIPPED["srgan-x4-lite-gan"].stage == "gan"
+    img = np.random.default_rng(1).integers(0, 256, (8, 10, 3), dtype=np.uint8)
+    assert streamsr.upscale(img, weights="srgan-x4-lite-gan", engine="torch", device="cpu").shape == (32, 40, 3)
+    clip = make_clip(tmp_path / "in.mp4", frames=2, width=24, height=16)
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--engine", "torch",
+                         "--device", "cpu", "--compare-with", "srgan-x4-lite-gan")
+    assert code == 0, err
+    assert "compare video panels: bicubic | srgan-x4-lite | srgan-x4-lite-gan" in err
+    assert (tmp_path / "out.compare.mp4").is_file()
