@@ -3,41 +3,19 @@ and counted, folder jobs that finish, resume and report (real PyAV clips, tiny g
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
-import av
 import pytest
 
-from helpers import enhance_file, engine_for
+from helpers import audio_packets, enhance_file, engine_for, frame_times, make_timed_clip, overwrite_middle, run_cli
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.jobs import EnhanceJob, JobOptions, LocalExecutor, plan_units, run_jobs
 from streamsr.sinks import partial_path
+from streamsr.testing import make_clip
 from streamsr.tiling import Tiler
-
-from conftest import make_clip, make_timed_clip, overwrite_middle, run_cli
 
 IRREGULAR = [0, 33, 70, 100, 160, 166, 200, 290, 300, 333, 370, 400, 1400, 1433, 1466, 1500]
 """ms: jittered spacing, a 6 ms pair, and a 1 s jump (a recorder paused)."""
-
-
-def frame_times(path: Path) -> tuple[list[Fraction], Fraction, int]:
-    """(every decoded frame's time in s as an exact Fraction, the stream time base, packets)."""
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        packets = sum(1 for p in c.demux(s) if p.size)
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return [f.pts * s.time_base for f in c.decode(s)], Fraction(s.time_base), packets
-
-
-def audio_packets(path: Path) -> list[tuple[dict, list[bytes]]]:
-    with av.open(str(path)) as c:
-        tracks = {s.index: (dict(s.metadata), []) for s in c.streams.audio}
-        for p in c.demux(*c.streams.audio):
-            if p.size:
-                tracks[p.stream.index][1].append(bytes(p))
-    return [tracks[k] for k in sorted(tracks)]
 
 
 @pytest.fixture(scope="module")

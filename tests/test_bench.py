@@ -10,17 +10,10 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 
 from streamsr.bench import VARIANTS, BenchConfig, format_markdown, run_bench, standard_config, tile_loop_upscale
 from streamsr.model import Generator, save_weights
 from streamsr.testing import NearestEngine, encode_clip, synthetic_frames
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory):
-    torch.manual_seed(0)
-    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_clip, run_cli
-from test_file_io import corrupt_packet, probe
+from helpers import corrupt_packet, probe, run_cli
+from streamsr.testing import make_clip
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str) -> None:

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_one_line_error, leftovers, make_timed_clip, probe, run_cli
 from streamsr.compare import BICUBIC_LABEL, DIVIDER_VALUE, STRIP_VALUE, CompareSink, label_strip, strip_height
 from streamsr.enhancer import Enhancer
 from streamsr.errors import WeightsError
@@ -17,10 +18,6 @@ from streamsr.spec import EnhancerSpec
 from streamsr.model import Generator, save_weights
 from streamsr.testing import CollectingSink, NearestEngine
 from streamsr.tiling import Tiler
-
-from conftest import make_timed_clip, run_cli
-from test_cli_enhance import assert_one_line_error, leftovers
-from test_file_io import probe
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +139,7 @@ def test_compare_with_adds_a_third_labelled_panel_with_the_same_timestamps(tmp_p
 def test_unknown_compare_with_weights_is_one_line_and_leaves_nothing(clip, tmp_path, tiny_weights):
     proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
                    "--compare-with", "srgan-x4-nope")
-    assert_one_line_error(proc, "--compare-with", "srgan-x4-nope", "srgan-x4-lite")
+    assert_one_line_error(proc.returncode, proc.stderr, "--compare-with", "srgan-x4-nope", "srgan-x4-lite")
     assert leftovers(tmp_path) == []
     from streamsr.cli.enhance import _compare_options  # the same check, for a file that is not there
 

@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from helpers import engine_for
+from helpers import engine_for, run_cli
 from streamsr import backends
 from streamsr.backends import TorchEngine, build_engine
 from streamsr.backends import cache
@@ -458,8 +458,6 @@ def test_tensorrt_matches_fp32_eager_and_caches(model, tiles, reference, tmp_pat
 
 def test_export_cli_builds_then_loads(tiny_weights, tmp_path):
     pytest.importorskip("onnxruntime")
-    from conftest import run_cli
-
     args = ("export", "--engine", "onnxruntime", "--weights", str(tiny_weights), "--batch", "4",
             "--engine-dir", str(tmp_path), "--device", "cpu")
     first = run_cli(*args)
@@ -482,8 +480,6 @@ def test_export_cli_tensorrt_without_it_is_one_line(tiny_weights, tmp_path):
 
 
 def run_cli_export(weights, engine_dir, engine: str):
-    from conftest import run_cli
-
     return run_cli("export", "--engine", engine, "--weights", str(weights), "--engine-dir", str(engine_dir))
 
 

@@ -6,10 +6,10 @@ import warnings
 
 import numpy as np
 
-from conftest import synthetic_image
 from helpers import engine_for
 from streamsr.enhancer import Enhancer
 from streamsr.frame import Frame
+from streamsr.testing import synthetic_image
 from streamsr.tiling import Tiler
 
 

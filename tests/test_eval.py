@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from streamsr.cli import app
@@ -22,7 +21,6 @@ from streamsr.evaluate import (
     make_lr,
     read_hr,
 )
-from streamsr.model import Generator, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +33,6 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cv2.imwrite(str(d / f"{i}.png"), img[:, :, ::-1])
     (d / "notes.txt").write_text("not an image")
     return d
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
 
 
 def test_library_pieces(frames: Path) -> None:

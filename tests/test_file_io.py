@@ -1,44 +1,18 @@
 """FileSource / FileSink / enhance_video on real PyAV files."""
 
 from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
-from helpers import enhance_file, engine_for
+from helpers import corrupt_packet, enhance_file, engine_for, probe
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError, OutputError
 from streamsr.jobs import EnhanceJob, plan_jobs
 from streamsr.sinks import FileSink, partial_path
 from streamsr.sources import FileSource
+from streamsr.testing import make_clip, synthetic_image
 from streamsr.tiling import Tiler
-
-from conftest import make_clip, synthetic_image
-
-
-def probe(path: Path):
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        frames = [f for f in c.decode(video=0)]
-        return {
-            "size": (v.codec_context.width, v.codec_context.height),
-            "rate": v.average_rate,
-            "frames": len(frames),
-            "pts_s": [float(f.pts * f.time_base) for f in frames],
-            "audio": [s.codec_context.name for s in c.streams.audio],
-        }
-
-
-def corrupt_packet(src: Path, dst: Path, index: int) -> None:
-    """Overwrite the payload of the index-th video packet (in file order) with junk."""
-    with av.open(str(src)) as c:
-        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
-    pos, size = sorted(packets)[index]
-    data = bytearray(src.read_bytes())
-    data[pos + 8 : pos + size] = b"\xaa" * (size - 8)
-    dst.write_bytes(bytes(data))
 
 
 @pytest.fixture

@@ -10,11 +10,11 @@ from pathlib import Path
 import av
 import pytest
 
+from helpers import make_timed_clip, run_cli
 from streamsr.enhancer import Enhancer
 from streamsr.jobs import JobOptions, LocalExecutor, plan_jobs, run_jobs
 from streamsr.spec import EnhancerSpec
-
-from conftest import make_clip, make_timed_clip, run_cli
+from streamsr.testing import make_clip
 
 ray = pytest.importorskip("ray")  # installed by `make test` (extra "ray"); only a bare install skips this
 

@@ -13,12 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import audio_packets, corrupt_packet, frame_times, make_timed_clip, run_main
 from streamsr.errors import OutputError
 from streamsr.report import ReportFile, done_earlier, sidecar_path
-
-from conftest import make_clip
-from helpers import run_main
-from test_file_io import corrupt_packet
+from streamsr.testing import make_clip
 
 
 def start_cli(*args: str) -> subprocess.Popen:
@@ -157,10 +155,6 @@ def test_an_image_name_as_output_says_what_to_do(tmp_path, tiny_weights, capsys)
 
 
 def test_outscale_2_gives_2x_outputs_with_audio_and_timestamps_intact(tmp_path, tiny_weights, capsys):
-    from test_archive import audio_packets, frame_times
-
-    from conftest import make_timed_clip
-
     pts = [0, 33, 70, 100, 160, 166, 200, 290, 300]
     clip = make_timed_clip(tmp_path / "vfr.mp4", pts, audio=(("eng", "mic"),))
     out = tmp_path / "out.mp4"
@@ -189,8 +183,6 @@ def test_outputs_beyond_4k_are_found_from_the_headers(tmp_path):
 
 def test_salvage_keeps_the_decodable_frames_of_a_truncated_recording(tmp_path, tiny_weights, capsys):
     import av
-
-    from test_archive import frame_times
 
     clip = make_clip(tmp_path / "c.mp4", frames=20, audio=True)
     indexed = tmp_path / "indexed.mp4"  # moov first, as recorders that write the index up front do

@@ -3,23 +3,17 @@ PyAV inputs and the tiny generator preset."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-from pathlib import Path
 
 import av
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from conftest import make_clip
-from helpers import engine_for, run_main
+from helpers import UdpSender, decode_all, engine_for, free_tcp_port, free_udp_port, popen_cli, run_main
 from streamsr.cli import app
 from streamsr.enhancer import Enhancer
 from streamsr.errors import OutputError, TransportError
@@ -28,22 +22,9 @@ from streamsr.pipeline import PipelineConfig, PipelineStats, run_pipeline
 from streamsr.sinks import Display
 from streamsr.sources import SyntheticSource
 from streamsr.testing import CollectingSink as Collect
-from streamsr.testing import IterableSource
+from streamsr.testing import IterableSource, make_clip
 from streamsr.tiling import Tiler
 from streamsr.transport import Subscriber, write_keys
-from test_sources_live import UdpSender, free_udp_port
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def popen_cli(*args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
 
 
 SUMMARY = re.compile(r"(\d+) frames out of (\d+) in ([\d.]+) s \(([\d.]+) fps\), (\d+) dropped \(newest-frame policy\)"
@@ -75,11 +56,6 @@ def assert_summary_is(text: str, stats: PipelineStats) -> None:
         stats.frames_out, stats.frames_in, stats.dropped, stats.unfinished), text
     s = float(seconds)  # printed to 0.1 s
     assert int(out) / (s + 0.05) - 0.05 <= float(fps) <= int(out) / max(s - 0.05, 1e-3) + 0.05, text
-
-
-def decode_all(path: Path) -> list[av.VideoFrame]:
-    with av.open(str(path)) as c:
-        return list(c.decode(video=0))
 
 
 @pytest.fixture(scope="module")
