@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -80,6 +81,18 @@ def popen_cli(*args: str) -> subprocess.Popen:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
+
+
+def signal_when(proc: subprocess.Popen, pattern: str, sig: int, timeout: float = 120) -> str:
+    """Read a popen_cli child's stderr until `pattern` matches, then send it `sig`; returns all its stderr."""
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not re.search(pattern, seen) and proc.poll() is None:
+        seen += proc.stderr.read(1)
+    assert proc.poll() is None, f"finished before {pattern!r} was seen:\n{seen}"
+    proc.send_signal(sig)
+    _, rest = proc.communicate(timeout=60)
+    return seen + rest
 
 
 # ---- engines and jobs -------------------------------------------------------------------------------------

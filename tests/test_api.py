@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import run_main_io
 import streamsr
 from streamsr import api, enhancer as enhancer_module
 from streamsr.backends import TorchEngine
@@ -218,34 +219,29 @@ def test_the_default_tile_follows_the_engine(tiny_weights, count_builds):
 # ---- streamsr info ----------------------------------------------------------------------------------------
 
 
-def _info(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streamsr", "info", *args], capture_output=True, text=True,
-                          timeout=120)
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the reasons given on a machine without CUDA")
-def test_info_names_every_engine_with_its_reason_on_a_cpu_machine():
-    r = _info()
-    assert r.returncode == 0, r.stderr
+def test_info_names_every_engine_with_its_reason_on_a_cpu_machine(capsys):
+    code, out, err = run_main_io(capsys, "info")
+    assert code == 0, err
     lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
-             for line in r.stdout.splitlines() if line.startswith("  ") and ":" in line}
+             for line in out.splitlines() if line.startswith("  ") and ":" in line}
     trt = lines["tensorrt"]
     assert trt.startswith("not available - ")
     assert "torch-tensorrt is not installed" in trt or "no CUDA device" in trt
     assert lines["torch"] == "available (cpu)"
     for name in ("torch-compile", "onnxruntime"):
         assert lines[name].startswith(("available", "not available - "))
-    auto = next(line for line in r.stdout.splitlines() if line.startswith("auto: "))
+    auto = next(line for line in out.splitlines() if line.startswith("auto: "))
     expected = "onnxruntime" if lines["onnxruntime"].startswith("available") else "torch"
     assert auto.startswith(f"auto: {expected} on cpu - ")
     assert re.search(r"cpu features: AVX2 (yes|no|unknown), AVX-512 (yes|no|unknown), AVX512-BF16 (yes|no|unknown), "
-                     r"AMX (yes|no|unknown)", r.stdout)
+                     r"AMX (yes|no|unknown)", out)
 
 
-def test_info_json_parses_and_agrees_with_cpuinfo():
-    r = _info("--json")
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
+def test_info_json_parses_and_agrees_with_cpuinfo(capsys):
+    code, out, err = run_main_io(capsys, "info", "--json")
+    assert code == 0, err
+    data = json.loads(out)
     engines = {e["name"]: e for e in data["engines"]}
     assert set(engines) == {"tensorrt", "torch-compile", "onnxruntime", "torch"}
     assert engines["torch"]["available"] and engines["torch"]["reason"] is None
@@ -263,12 +259,11 @@ def test_info_json_parses_and_agrees_with_cpuinfo():
 def test_info_lists_every_shipped_weights_name_with_its_preset_stage_and_use(capsys):
     from streamsr.model import DEFAULT_WEIGHTS, SHIPPED
 
-    from streamsr.cli.info import info  # in-process: the CLI's own runs are covered by the tests above
-
-    info(json_out=True)
-    listed = {w["name"]: w for w in json.loads(capsys.readouterr().out)["shipped_weights"]}
-    info(json_out=False)
-    text = capsys.readouterr().out
+    code, out, err = run_main_io(capsys, "info", "--json")
+    assert code == 0, err
+    listed = {w["name"]: w for w in json.loads(out)["shipped_weights"]}
+    code, text, err = run_main_io(capsys, "info")
+    assert code == 0, err
     assert list(listed) == list(SHIPPED)
     assert [n for n, w in listed.items() if w["default"]] == [DEFAULT_WEIGHTS]
     lines = text.splitlines()

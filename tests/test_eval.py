@@ -8,9 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
-from streamsr.cli import app
+from helpers import run_main_io
 from streamsr.degradations import SUITE, suite_names
 from streamsr.errors import InputError
 from streamsr.eval_report import format_table
@@ -51,32 +49,32 @@ def test_library_pieces(frames: Path) -> None:
     assert "oracle" in format_table(rep)
 
 
-def test_eval_cli_prints_table_and_writes_grid(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
+def test_eval_cli_prints_table_and_writes_grid(frames: Path, tiny_weights: Path, tmp_path: Path, capsys) -> None:
     grid = tmp_path / "grid.png"
-    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
-                                 "--grid", str(grid), "--quiet"])  # fmt: skip
-    assert r.exit_code == 0, r.output
-    assert "PSNR-Y" in r.output and "SSIM-RGB" in r.output and "bicubic" in r.output and "tiny" in r.output
-    assert "3 frames" in r.output
+    code, out, err = run_main_io(capsys, "eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--grid", str(grid), "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert "PSNR-Y" in out and "SSIM-RGB" in out and "bicubic" in out and "tiny" in out
+    assert "3 frames" in out
     img = cv2.imread(str(grid))
     assert img is not None and img.shape[0] > 3 * 60 and img.shape[1] > 4 * 60
 
 
-def test_eval_errors(tmp_path: Path) -> None:
+def test_eval_errors(tmp_path: Path, capsys) -> None:
     with pytest.raises(InputError, match="does not exist"):
         list_frames(tmp_path / "missing")
     with pytest.raises(InputError, match="no images"):
         list_frames(tmp_path)
-    r = CliRunner().invoke(app, ["eval", str(tmp_path), "--quiet"])
-    assert r.exit_code != 0 and isinstance(r.exception, InputError)
+    code, out, err = run_main_io(capsys, "eval", str(tmp_path), "--quiet")
+    assert (code, out) == (1, "") and err.startswith("streamsr: error: ") and "no images" in err, err
 
 
-def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
-    out = tmp_path / "suite.json"
-    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
-                                 "--suite", "--json", str(out), "--quiet", "--limit", "2"])  # fmt: skip
-    assert r.exit_code == 0, r.output
-    data = json.loads(out.read_text())
+def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "suite.json"
+    code, out, err = run_main_io(capsys, "eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--suite", "--json", str(path), "--quiet", "--limit", "2")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(path.read_text())
     assert [row["degradation"] for row in data["rows"]] == suite_names()
     assert data["frames"] == 2 and set(data["summary"]) == {"tiny"}
     for row in data["rows"]:
@@ -84,7 +82,7 @@ def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_
         b, m = row["methods"]["bicubic"], row["methods"]["tiny"]
         assert row["gain_psnr_y"]["tiny"] == pytest.approx(m["psnr_y"] - b["psnr_y"])
         assert 10 < b["psnr_y"] < 60 and m["ring_dark_fraction"] is None  # no highlights here
-    assert all(name in r.output for name in suite_names()) and "specular highlights" in r.output
+    assert all(name in out for name in suite_names()) and "specular highlights" in out
     gains = [row["gain_psnr_y"]["tiny"] for row in data["rows"]]
     assert data["summary"]["tiny"]["mean_gain_psnr_y"] == pytest.approx(float(np.mean(gains)))
 
@@ -98,3 +96,4 @@ def test_suite_rows_differ_and_highlights_pool_pixels(frames: Path) -> None:
     assert noisy < rep.rows["area"]["bicubic"].mean()["psnr_y"]  # noise costs the baseline PSNR
     h = rep.rows["area"]["bicubic"].highlights()
     assert np.isnan(h["psnr_y_highlight"]) and h["highlight_pixels"] == 0  # these frames have no reflections
+

@@ -3,37 +3,15 @@ file, with the file a real SIGINT/SIGTERM stopped marked `interrupted`, and a re
 run's figures for the files it skips (real PyAV clips, real signals, the real entry point)."""
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from helpers import audio_packets, corrupt_packet, frame_times, make_timed_clip, run_main
+from helpers import audio_packets, corrupt_packet, frame_times, make_timed_clip, popen_cli, run_main, signal_when
 from streamsr.errors import OutputError
 from streamsr.report import ReportFile, done_earlier, sidecar_path
 from streamsr.testing import make_clip
-
-
-def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-
-def signal_when(proc: subprocess.Popen, pattern: str, sig: int, timeout: float = 120) -> str:
-    """Read the child's stderr until `pattern` matches, then send it `sig`; returns all stderr."""
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not re.search(pattern, seen) and proc.poll() is None:
-        seen += proc.stderr.read(1)
-    assert proc.poll() is None, f"finished before {pattern!r} was seen:\n{seen}"
-    proc.send_signal(sig)
-    _, rest = proc.communicate(timeout=60)
-    return seen + rest
 
 
 def visible(folder: Path) -> list[str]:
@@ -41,7 +19,7 @@ def visible(folder: Path) -> list[str]:
 
 
 def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_the_first_runs_figures(
-        tmp_path, tiny_weights):
+        tmp_path, tiny_weights, capsys):
     folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     folder.mkdir()
     corrupt_packet(make_clip(tmp_path / "a.mp4", frames=12), folder / "a.mp4", 6)  # damaged: repeated frames
@@ -49,7 +27,7 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
     make_clip(folder / "c.mp4", frames=3, audio=True)
     args = ("enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--engine", "torch",
             "--report", str(report))
-    proc = start_cli(*args)
+    proc = popen_cli(*args)
     # a is written (its line printed), and frames of b are flowing (the bar is past a's 12 frames)
     err = signal_when(proc, r"wrote \S*a\.mp4[^\n]*\n(.|\n)*\|\s*(1[3-9]|[2-9]\d|\d{3})/415", signal.SIGINT)
     assert proc.returncode == 130, err
@@ -63,9 +41,8 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
     assert visible(out) == ["a.mp4"] and sidecar_path(out / "a.mp4").is_file()
     assert not [p for p in out.iterdir() if "partial" in p.name]
 
-    proc = subprocess.run([sys.executable, "-m", "streamsr", *args, "-q"], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    code, err = run_main(capsys, *args, "-q")  # the resume: no signal, so in this process
+    assert code == 0, err
     resumed = json.loads(report.read_text())
     assert resumed["state"] == "done" and (resumed["skipped"], resumed["ok"]) == (1, 2)
     a2, b2, c2 = resumed["files"]
@@ -79,7 +56,7 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
 def test_sigterm_on_a_single_file_marks_it_interrupted(tmp_path, tiny_weights):
     clip = make_clip(tmp_path / "long.mp4", frames=400, width=64, height=48)
     out, report = tmp_path / "out.mp4", tmp_path / "r.json"
-    proc = start_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--report", str(report))
+    proc = popen_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--report", str(report))
     err = signal_when(proc, r"\|\s*[1-9]\d*/400", signal.SIGTERM)
     assert proc.returncode == 130 and "Traceback" not in err, err
     body = json.loads(report.read_text())
