@@ -97,3 +97,31 @@ def test_suite_rows_differ_and_highlights_pool_pixels(frames: Path) -> None:
     h = rep.rows["area"]["bicubic"].highlights()
     assert np.isnan(h["psnr_y_highlight"]) and h["highlight_pixels"] == 0  # these frames have no reflections
 
+
+def test_texture_ratio_is_one_for_the_truth_and_below_one_for_a_blurred_truth(tmp_path: Path) -> None:
+    """Scores.texture_ratio through the evaluation path: a method that returns the HR frame itself (looked up
+    by its LR) has exactly the HR frames' fine detail, ratio 1; the HR frame Gaussian-blurred has less."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (h, w) in enumerate([(64, 80), (48, 96), (72, 72)]):  # multiples of 4: read_hr crops nothing
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        smooth = 128 + 60 * np.sin(xx / (5 + i)) * np.cos(yy / 7)
+        img = np.clip(smooth[..., None] + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), img[:, :, ::-1])
+        paths.append(path)
+    truth = {SUITE[0](read_hr(p)).tobytes(): read_hr(p) for p in paths}  # evaluate_folder's default LR
+    assert len(truth) == 3
+
+    def oracle(lr: np.ndarray) -> np.ndarray:
+        return truth[lr.tobytes()].copy()
+
+    def blurred(lr: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(truth[lr.tobytes()], (0, 0), 1.0)
+
+    scores = evaluate_folder(paths, {"oracle": oracle, "blurred": blurred, "bicubic": bicubic_upscaler},
+                             grid_frames=0).scores
+    assert scores["oracle"].texture_ratio() == pytest.approx(1.0, rel=1e-9)
+    assert np.all(scores["oracle"].psnr_y == np.inf)  # it really returned the truth, every frame
+    assert 0 < scores["blurred"].texture_ratio() < 0.5
+    assert 0 < scores["bicubic"].texture_ratio() < scores["blurred"].texture_ratio()  # from 1/16 the pixels
