@@ -1,12 +1,24 @@
-"""`streamsr enhance` through its entry point (streamsr.cli.main, in this process): outputs, one-line errors,
-exit codes; Ctrl-C on a real process."""
+"""`streamsr enhance` through its entry point (streamsr.cli.main, in this process): outputs (a folder, 2x
+with --outscale), one-line errors, exit codes; Ctrl-C on a real process."""
 
 import os
 import signal
 
+import av
 import pytest
 
-from helpers import assert_one_line_error, corrupt_packet, leftovers, popen_cli, probe, run_main, signal_when
+from helpers import (
+    assert_one_line_error,
+    audio_packets,
+    corrupt_packet,
+    frame_times,
+    leftovers,
+    make_timed_clip,
+    popen_cli,
+    probe,
+    run_main,
+    signal_when,
+)
 from streamsr.testing import make_clip
 
 
@@ -128,3 +140,28 @@ def test_enhance_names_the_tile_it_resolved(clip, tmp_path, tiny_weights, capsys
                          "--device", "cpu")
     assert code == 0, err
     assert f"tile {ANY_WINDOW_TILE}+{DEFAULT_HALO} halo" in err
+
+
+def test_an_image_name_as_output_says_what_to_do(tmp_path, tiny_weights, capsys):
+    clip = make_clip(tmp_path / "c.mp4", frames=2)
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.png"), "--weights", str(tiny_weights))
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
+        f"streamsr: error: output {tmp_path / 'out.png'} is an image name; streamsr enhance writes videos: give a "
+        f"video name such as {tmp_path / 'out.mp4'} (to enhance single images, call streamsr.upscale from Python)")
+
+
+def test_outscale_2_gives_2x_outputs_with_audio_and_timestamps_intact(tmp_path, tiny_weights, capsys):
+    pts = [0, 33, 70, 100, 160, 166, 200, 290, 300]
+    clip = make_timed_clip(tmp_path / "vfr.mp4", pts, audio=(("eng", "mic"),))
+    out = tmp_path / "out.mp4"
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--outscale", "2",
+                         "--compare", "-q")
+    assert code == 0, err
+    for path, panels in ((out, 1), (tmp_path / "out.compare.mp4", 2)):
+        with av.open(str(path)) as c:
+            assert (c.streams.video[0].width, c.streams.video[0].height) == (panels * 2 * 48, 2 * 40)
+    assert frame_times(out)[0] == frame_times(clip)[0]
+    assert audio_packets(out) == audio_packets(clip)
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "o2.mp4"), "--outscale", "5")
+    assert code == 2 and err.strip() == "streamsr: error: --outscale must be > 0 and <= 4, got 5"

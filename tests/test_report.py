@@ -1,6 +1,7 @@
 """The record of an archive run survives whatever stops it: a report written at the start and after every
 file, with the file a real SIGINT/SIGTERM stopped marked `interrupted`, and a resume that keeps the first
-run's figures for the files it skips (real PyAV clips, real signals, the real entry point)."""
+run's figures for the files it skips (real PyAV clips, real signals to a real process); a folder's subfolders
+in the report with --recursive, a truncated recording salvaged."""
 
 import json
 import signal
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import audio_packets, corrupt_packet, frame_times, make_timed_clip, popen_cli, run_main, signal_when
+from helpers import corrupt_packet, frame_times, popen_cli, run_main, signal_when
 from streamsr.errors import OutputError
 from streamsr.report import ReportFile, done_earlier, sidecar_path
 from streamsr.testing import make_clip
@@ -120,42 +121,6 @@ def test_recursive_mirrors_subfolders_and_without_it_one_warning_names_them(tmp_
     assert [(Path(f["output"]).relative_to(out).as_posix(), f["status"]) for f in body["files"]] == [
         ("patient1/a.mp4", "ok"), ("patient1/day2/b.mp4", "ok"), ("top.mp4", "skipped")]
     assert body["files"][0]["audio_tracks"] == 1
-
-
-def test_an_image_name_as_output_says_what_to_do(tmp_path, tiny_weights, capsys):
-    clip = make_clip(tmp_path / "c.mp4", frames=2)
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.png"), "--weights", str(tiny_weights))
-    assert code == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
-        f"streamsr: error: output {tmp_path / 'out.png'} is an image name; streamsr enhance writes videos: give a "
-        f"video name such as {tmp_path / 'out.mp4'} (to enhance single images, call streamsr.upscale from Python)")
-
-
-def test_outscale_2_gives_2x_outputs_with_audio_and_timestamps_intact(tmp_path, tiny_weights, capsys):
-    pts = [0, 33, 70, 100, 160, 166, 200, 290, 300]
-    clip = make_timed_clip(tmp_path / "vfr.mp4", pts, audio=(("eng", "mic"),))
-    out = tmp_path / "out.mp4"
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--outscale", "2",
-                         "--compare", "-q")
-    assert code == 0, err
-    import av
-
-    for path, panels in ((out, 1), (tmp_path / "out.compare.mp4", 2)):
-        with av.open(str(path)) as c:
-            assert (c.streams.video[0].width, c.streams.video[0].height) == (panels * 2 * 48, 2 * 40)
-    assert frame_times(out)[0] == frame_times(clip)[0]
-    assert audio_packets(out) == audio_packets(clip)
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "o2.mp4"), "--outscale", "5")
-    assert code == 2 and err.strip() == "streamsr: error: --outscale must be > 0 and <= 4, got 5"
-
-
-def test_outputs_beyond_4k_are_found_from_the_headers(tmp_path):
-    from streamsr.jobs import JobOptions, oversized_outputs, plan_jobs
-
-    (job,) = plan_jobs(make_clip(tmp_path / "c.mp4", frames=1), tmp_path / "o.mp4")
-    assert oversized_outputs([job], JobOptions(), limit=(160, 160)) == [(job, (192, 160), (48, 40))]
-    assert oversized_outputs([job], JobOptions(outscale=3), limit=(160, 160)) == []
-    assert oversized_outputs([job], JobOptions(outscale=2.5), limit=(100, 100)) == [(job, (120, 100), (48, 40))]
 
 
 def test_salvage_keeps_the_decodable_frames_of_a_truncated_recording(tmp_path, tiny_weights, capsys):
