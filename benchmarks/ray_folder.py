@@ -18,7 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from conftest import make_clip, make_timed_clip  # noqa: E402
+from helpers import make_timed_clip  # noqa: E402
+
+from streamsr.testing import make_clip  # noqa: E402
 
 
 def run(args: list[str]) -> float:

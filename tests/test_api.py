@@ -1,9 +1,10 @@
-"""The library entry points: streamsr.upscale / enhance_video / Enhancer.build, the README's Python API
-example, the window contract at Enhancer construction, `streamsr info`, and the URL scrubber."""
+"""The library entry points (streamsr/api.py, the package's exports): streamsr.upscale / enhance_video /
+Enhancer.build, the README's Python API example, `import streamsr` without torch, the tile and window that
+Enhancer.build derives. (`streamsr info`: test_cli_info.py; the URL scrubber: test_urls.py; the Enhancer's
+own window check: test_enhancer.py.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -20,9 +21,8 @@ from streamsr import api, enhancer as enhancer_module
 from streamsr.backends import TorchEngine
 from streamsr.errors import InputError, OutputError, WeightsError
 from streamsr.model import load_generator
-from streamsr.testing import NearestEngine, make_clip
+from streamsr.testing import make_clip
 from streamsr.tiling import ANY_WINDOW_TILE, Tiler
-from streamsr.urls import redact_url
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -168,16 +168,7 @@ def test_import_streamsr_does_not_import_torch():
         assert repr(name) in r.stdout
 
 
-# ---- the window contract ----------------------------------------------------------------------------------
-
-
-def test_enhancer_refuses_an_engine_built_for_another_window():
-    with pytest.raises(InputError) as info:
-        enhancer_module.Enhancer(NearestEngine(fixed_window=48), Tiler())  # the Tiler cuts 44x44
-    msg = str(info.value)
-    assert "\n" not in msg and "48x48" in msg and "44x44" in msg
-    enhancer_module.Enhancer(NearestEngine(fixed_window=44), Tiler())  # the matching window is fine
-    enhancer_module.Enhancer(NearestEngine(fixed_window=None), Tiler(tile=8, halo=1))  # any-window engines too
+# ---- the tile and window Enhancer.build derives ----------------------------------------------------------------------
 
 
 def test_enhancer_build_derives_the_window_from_the_tiler(tiny_weights, count_builds):
@@ -213,86 +204,3 @@ def test_the_default_tile_follows_the_engine(tiny_weights, count_builds):
     # compiled engines are built for one window: they keep the small fixed tile (not built here: 20 s+)
     assert not takes_any_window("torch-compile", "cpu") and not takes_any_window("tensorrt", "cpu")
     assert DEFAULT_TILE < ANY_WINDOW_TILE
-
-
-# ---- streamsr info ----------------------------------------------------------------------------------------
-
-
-def _info(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "streamsr", "info", *args], capture_output=True, text=True,
-                          timeout=120)
-
-
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the reasons given on a machine without CUDA")
-def test_info_names_every_engine_with_its_reason_on_a_cpu_machine():
-    r = _info()
-    assert r.returncode == 0, r.stderr
-    lines = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
-             for line in r.stdout.splitlines() if line.startswith("  ") and ":" in line}
-    trt = lines["tensorrt"]
-    assert trt.startswith("not available - ")
-    assert "torch-tensorrt is not installed" in trt or "no CUDA device" in trt
-    assert lines["torch"] == "available (cpu)"
-    for name in ("torch-compile", "onnxruntime"):
-        assert lines[name].startswith(("available", "not available - "))
-    auto = next(line for line in r.stdout.splitlines() if line.startswith("auto: "))
-    expected = "onnxruntime" if lines["onnxruntime"].startswith("available") else "torch"
-    assert auto.startswith(f"auto: {expected} on cpu - ")
-    assert re.search(r"cpu features: AVX2 (yes|no|unknown), AVX-512 (yes|no|unknown), AVX512-BF16 (yes|no|unknown), "
-                     r"AMX (yes|no|unknown)", r.stdout)
-
-
-def test_info_json_parses_and_agrees_with_cpuinfo():
-    r = _info("--json")
-    assert r.returncode == 0, r.stderr
-    data = json.loads(r.stdout)
-    engines = {e["name"]: e for e in data["engines"]}
-    assert set(engines) == {"tensorrt", "torch-compile", "onnxruntime", "torch"}
-    assert engines["torch"]["available"] and engines["torch"]["reason"] is None
-    assert all(e["available"] == (e["reason"] is None) for e in engines.values())
-    assert engines[data["auto"]["engine"]]["available"]
-    if not torch.cuda.is_available():
-        assert not engines["tensorrt"]["available"] and engines["tensorrt"]["reason"]
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        flags = next(line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")).split()
-        assert data["cpu"]["features"]["AVX2"] == ("avx2" in flags)
-        assert data["cpu"]["features"]["AVX512-BF16"] == ("avx512_bf16" in flags)
-
-
-def test_info_lists_every_shipped_weights_name_with_its_preset_stage_and_use(capsys):
-    from streamsr.model import DEFAULT_WEIGHTS, SHIPPED
-
-    from streamsr.cli.info import info  # in-process: the CLI's own runs are covered by the tests above
-
-    info(json_out=True)
-    listed = {w["name"]: w for w in json.loads(capsys.readouterr().out)["shipped_weights"]}
-    info(json_out=False)
-    text = capsys.readouterr().out
-    assert list(listed) == list(SHIPPED)
-    assert [n for n, w in listed.items() if w["default"]] == [DEFAULT_WEIGHTS]
-    lines = text.splitlines()
-    start = lines.index("shipped weights (--weights NAME, --compare-with NAME):")
-    for name, w in SHIPPED.items():
-        assert (listed[name]["preset"], listed[name]["stage"], listed[name]["use"]) == (w.preset, w.stage, w.use)
-        assert listed[name]["present"] and listed[name]["path"] == str(w.path)
-        mark = " (default)" if name == DEFAULT_WEIGHTS else ""
-        assert f"  {name}{mark}: preset {w.preset}, stage {w.stage} — {w.use}" in lines[start + 1 :]
-
-
-# ---- the URL scrubber -------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("url,shown", [
-    ("rtsp://user:secret@cam.local:554/stream", "rtsp://cam.local:554/stream"),
-    ("rtsp://user:p@ss@10.0.0.2/live?x=1", "rtsp://10.0.0.2/live?x=1"),  # an unescaped @ in the password
-    ("srt://host:9000?mode=caller&passphrase=abc123&latency=20", "srt://host:9000?mode=caller&passphrase=***&latency=20"),
-    ("http://host/s.m3u8?token=xyz#t", "http://host/s.m3u8?token=***#t"),
-    ("http://host/path/with@sign", "http://host/path/with@sign"),  # an @ in the path is not userinfo
-    ("https://u@host", "https://host"),
-    ("/videos/a@b.mp4", "/videos/a@b.mp4"),
-    ("synthetic:64x48@10", "synthetic:64x48@10"),
-    ("0", "0"),
-])
-def test_redact_url_drops_only_the_credentials(url, shown):
-    assert redact_url(url) == shown

@@ -3,41 +3,19 @@ and counted, folder jobs that finish, resume and report (real PyAV clips, tiny g
 
 import json
 from fractions import Fraction
-from pathlib import Path
 
-import av
 import pytest
 
-from helpers import enhance_file, engine_for
+from helpers import audio_packets, enhance_file, engine_for, frame_times, make_timed_clip, overwrite_middle, run_main
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.jobs import EnhanceJob, JobOptions, LocalExecutor, plan_units, run_jobs
 from streamsr.sinks import partial_path
+from streamsr.testing import make_clip
 from streamsr.tiling import Tiler
-
-from conftest import make_clip, make_timed_clip, overwrite_middle, run_cli
 
 IRREGULAR = [0, 33, 70, 100, 160, 166, 200, 290, 300, 333, 370, 400, 1400, 1433, 1466, 1500]
 """ms: jittered spacing, a 6 ms pair, and a 1 s jump (a recorder paused)."""
-
-
-def frame_times(path: Path) -> tuple[list[Fraction], Fraction, int]:
-    """(every decoded frame's time in s as an exact Fraction, the stream time base, packets)."""
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        packets = sum(1 for p in c.demux(s) if p.size)
-    with av.open(str(path)) as c:
-        s = c.streams.video[0]
-        return [f.pts * s.time_base for f in c.decode(s)], Fraction(s.time_base), packets
-
-
-def audio_packets(path: Path) -> list[tuple[dict, list[bytes]]]:
-    with av.open(str(path)) as c:
-        tracks = {s.index: (dict(s.metadata), []) for s in c.streams.audio}
-        for p in c.demux(*c.streams.audio):
-            if p.size:
-                tracks[p.stream.index][1].append(bytes(p))
-    return [tracks[k] for k in sorted(tracks)]
 
 
 @pytest.fixture(scope="module")
@@ -121,19 +99,19 @@ def test_long_clip_is_cut_at_keyframes_and_joined_without_gap_or_duplicate(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["long.mp4", "out.mp4"]  # segments removed
 
 
-def test_mixed_folder_report_resume_and_overwrite(tmp_path, tiny_weights):
+def test_mixed_folder_report_resume_and_overwrite(tmp_path, tiny_weights, capsys):
     folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     folder.mkdir()
     make_clip(folder / "a.mp4", frames=3, audio=True)
     (folder / "b_broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"junk" * 200)
     make_clip(folder / "c.mkv", frames=4)
     args = ("enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--engine", "torch")
-    proc = run_cli(*args, "--report", str(report))
-    assert proc.returncode == 1, proc.stderr
+    code, err = run_main(capsys, *args, "--report", str(report))
+    assert code == 1, err
     assert sorted(p.name for p in out.iterdir()) == [".a.mp4.streamsr.json", ".c.mp4.streamsr.json", "a.mp4", "c.mp4"]
-    failures = [line for line in proc.stderr.splitlines() if "FAILED" in line]
+    failures = [line for line in err.splitlines() if "FAILED" in line]
     assert len(failures) == 1 and "b_broken.mp4" in failures[0] and "not a readable video" in failures[0]
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in err
     body = json.loads(report.read_text())
     assert (body["ok"], body["failed"], body["skipped"]) == (2, 1, 0)
     a, b, c = body["files"]
@@ -144,25 +122,26 @@ def test_mixed_folder_report_resume_and_overwrite(tmp_path, tiny_weights):
     assert b["status"] == "failed" and "not a readable video" in b["error"]
 
     mtimes = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
-    proc = run_cli(*args, "--report", str(report), "-q")
-    assert proc.returncode == 1
+    code, err = run_main(capsys, *args, "--report", str(report), "-q")
+    assert code == 1
     body = json.loads(report.read_text())
     assert [f["status"] for f in body["files"]] == ["skipped", "failed", "skipped"]
     assert [(f["done_earlier"], f["frames_out"]) for f in body["files"][::2]] == [(True, 3), (True, 4)]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == mtimes
     (folder / "b_broken.mp4").unlink()
-    proc = run_cli(*args, "--overwrite", "-q")
-    assert proc.returncode == 0, proc.stderr
+    code, err = run_main(capsys, *args, "--overwrite", "-q")
+    assert code == 0, err
     assert all(p.stat().st_mtime_ns > mtimes[p.name] for p in out.iterdir())
 
 
-def test_cli_prints_damage_and_strict_fails(tmp_path, tiny_weights):
+def test_cli_prints_damage_and_strict_fails(tmp_path, tiny_weights, capsys):
     clip = make_clip(tmp_path / "c.mp4", frames=40, width=64, height=48)
     bad = overwrite_middle(clip, tmp_path / "bad.mp4", 6000)
-    proc = run_cli("enhance", str(bad), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
-    assert proc.returncode == 0, proc.stderr
-    assert "repeated to keep sync" in proc.stderr or "damaged frame(s) kept" in proc.stderr
-    proc = run_cli("enhance", str(bad), "-o", str(tmp_path / "s.mp4"), "--weights", str(tiny_weights), "--strict")
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert [ln for ln in proc.stderr.splitlines() if ln.startswith("streamsr: error:")][0].count("--strict") == 1
+    code, err = run_main(capsys, "enhance", str(bad), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights))
+    assert code == 0, err
+    assert "repeated to keep sync" in err or "damaged frame(s) kept" in err
+    code, err = run_main(capsys, "enhance", str(bad), "-o", str(tmp_path / "s.mp4"), "--weights", str(tiny_weights),
+                         "--strict")
+    assert code == 1 and "Traceback" not in err
+    assert [ln for ln in err.splitlines() if ln.startswith("streamsr: error:")][0].count("--strict") == 1
     assert not (tmp_path / "s.mp4").exists()

@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import sys
 
 import numpy as np
 import pytest
-import torch
 
+from helpers import run_main_io
 from streamsr.bench import VARIANTS, BenchConfig, format_markdown, run_bench, standard_config, tile_loop_upscale
 from streamsr.model import Generator, save_weights
 from streamsr.testing import NearestEngine, encode_clip, synthetic_frames
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory):
-    torch.manual_seed(0)
-    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
-
-
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    """The real console entry point (streamsr.cli:main) in a subprocess."""
-    code = "import sys; from streamsr.cli import main; sys.argv[0] = 'streamsr'; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
 
 
 def _tiny(**kw) -> BenchConfig:
@@ -95,25 +82,23 @@ def test_config_validation():
     assert standard_config(quick=False, cuda=True, width=None).width == 480
 
 
-def test_cli_bench(tmp_path, tiny_weights):
-    out = tmp_path / "bench.json"
-    r = run_cli("bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights), "--size", "32x16",
-                "--tile", "16", "--halo", "4", "--repeats", "1", "--frames", "1", "--live-seconds", "0.2",
-                "--json", str(out), "-q")
-    assert r.returncode == 0, r.stderr
-    assert "| streamsr |" in r.stdout and "end to end" in r.stdout and "fps" in r.stdout
-    data = json.loads(out.read_text())
+def test_cli_bench(tmp_path, tiny_weights, capsys):
+    path = tmp_path / "bench.json"
+    code, out, err = run_main_io(capsys, "bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights),
+                                 "--size", "32x16", "--tile", "16", "--halo", "4", "--repeats", "1", "--frames", "1",
+                                 "--live-seconds", "0.2", "--json", str(path), "-q")
+    assert code == 0, err
+    assert "| streamsr |" in out and "end to end" in out and "fps" in out
+    data = json.loads(path.read_text())
     assert data["lr_size"] == [32, 16] and "tile-loop" in data["variants"]
-    bad = run_cli("bench", "--size", "big")
-    assert bad.returncode != 0
-    missing = run_cli("bench", "--quick", "--weights", str(tmp_path / "nope.safetensors"))
-    assert missing.returncode == 1 and "Traceback" not in missing.stderr
-    assert "streamsr: error: weights file" in missing.stderr and "does not exist" in missing.stderr
+    code, _, err = run_main_io(capsys, "bench", "--size", "big")
+    assert code == 2 and err.startswith("streamsr: error: --size") and err.count("\n") == 1, err
+    code, _, err = run_main_io(capsys, "bench", "--quick", "--weights", str(tmp_path / "nope.safetensors"))
+    assert code == 1 and "Traceback" not in err
+    assert "streamsr: error: weights file" in err and "does not exist" in err
 
 
 def test_cli_bench_sizes_and_weights_side_by_side_end_in_verdicts(tmp_path, tiny_weights, capsys):
-    from helpers import run_main_io
-
     lr_space = save_weights(Generator("srgan-x4-lr-tiny"), tmp_path / "lr-tiny.safetensors")
     out = tmp_path / "bench.json"
     code, stdout, err = run_main_io(capsys, "bench", "--quick", "--device", "cpu", "--weights", str(tiny_weights), "--weights",

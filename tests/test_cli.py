@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from helpers import run_main
+from helpers import run_main, run_main_io
 from streamsr.cli import COMMANDS, load_command
 
 
@@ -102,10 +102,9 @@ def test_keys_runs_without_torch(tmp_path):
     assert (tmp_path / "k" / "server.key_secret").stat().st_mode & 0o777 == 0o600
 
 
-def test_help_lists_every_command_with_its_help():
-    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="200")
-    r = subprocess.run([sys.executable, "-m", "streamsr", "--help"], capture_output=True, text=True, timeout=120,
-                       env=env)
-    assert r.returncode == 0
+def test_help_lists_every_command_with_its_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, err = run_main_io(capsys, "--help")
+    assert code == 0, err
     for name, text in COMMANDS.items():
-        assert name in r.stdout and text[:40] in r.stdout
+        assert name in out and text[:40] in out

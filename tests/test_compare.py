@@ -1,5 +1,5 @@
 """The labelled comparison video: caption strips, CompareSink's panels (exactly, with a fake engine), and
-`enhance --compare / --compare-with` through the real entry point (labels read back from the encoded file,
+`enhance --compare / --compare-with` through the entry point (labels read back from the encoded file,
 three-panel size, timestamps and audio equal to the main output's, one-line refusals that leave nothing)."""
 
 from fractions import Fraction
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import assert_one_line_error, leftovers, make_timed_clip, probe, run_main
 from streamsr.compare import BICUBIC_LABEL, DIVIDER_VALUE, STRIP_VALUE, CompareSink, label_strip, strip_height
 from streamsr.enhancer import Enhancer
 from streamsr.errors import WeightsError
@@ -17,10 +18,6 @@ from streamsr.spec import EnhancerSpec
 from streamsr.model import Generator, save_weights
 from streamsr.testing import CollectingSink, NearestEngine
 from streamsr.tiling import Tiler
-
-from conftest import make_timed_clip, run_cli
-from test_cli_enhance import assert_one_line_error, leftovers
-from test_file_io import probe
 
 
 @pytest.fixture(scope="module")
@@ -91,16 +88,16 @@ def test_compare_sink_composes_labelled_panels_exactly():
 # ---- through the CLI ------------------------------------------------------------------------------------
 
 
-def test_enhance_writes_4x_video_with_audio_and_a_labelled_compare(clip, tmp_path, tiny_weights):
+def test_enhance_writes_4x_video_with_audio_and_a_labelled_compare(clip, tmp_path, tiny_weights, capsys):
     out = tmp_path / "out.mp4"
-    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare")
-    assert proc.returncode == 0, proc.stderr
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--compare")
+    assert code == 0, err
     src, dst, both = probe(clip), probe(out), probe(tmp_path / "out.compare.mp4")
     assert dst["size"] == (192, 160) and both["size"] == (384, 160)
     assert dst["frames"] == both["frames"] == src["frames"] and dst["pts_s"] == both["pts_s"]
     assert dst["rate"] == src["rate"]
     assert dst["audio"] == both["audio"] == ["aac"]
-    assert "wrote" in proc.stderr and "8 frames" in proc.stderr
+    assert "wrote" in err and "8 frames" in err
     main, cmp = first_frame(out), first_frame(tmp_path / "out.compare.mp4")
     h, w = main.shape[:2]
     assert cmp.shape == (h, 2 * w, 3)
@@ -115,14 +112,15 @@ def test_enhance_writes_4x_video_with_audio_and_a_labelled_compare(clip, tmp_pat
     assert not np.array_equal(cmp[:rows, 2:60] > 150, cmp[:rows, w + 2 : w + 60] > 150)
 
 
-def test_compare_with_adds_a_third_labelled_panel_with_the_same_timestamps(tmp_path, tiny_weights, gray_weights):
+def test_compare_with_adds_a_third_labelled_panel_with_the_same_timestamps(tmp_path, tiny_weights, gray_weights,
+                                                                           capsys):
     pts = [0, 40, 120, 130, 200, 290]  # variable frame rate, ms
     clip = make_timed_clip(tmp_path / "vfr.mp4", pts, audio=(("eng", "room"),))
     out = tmp_path / "out.mp4"
-    proc = run_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights),
-                   "--compare-with", str(gray_weights))  # implies --compare
-    assert proc.returncode == 0, proc.stderr
-    assert "compare video panels: bicubic | tiny | gray" in proc.stderr
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights),
+                         "--compare-with", str(gray_weights))  # implies --compare
+    assert code == 0, err
+    assert "compare video panels: bicubic | tiny | gray" in err
     cmp_path = tmp_path / "out.compare.mp4"
     main, cmp = probe(out), probe(cmp_path)
     w, h = main["size"]
@@ -139,10 +137,10 @@ def test_compare_with_adds_a_third_labelled_panel_with_the_same_timestamps(tmp_p
     assert leftovers(tmp_path) == ["out.compare.mp4", "out.mp4"]
 
 
-def test_unknown_compare_with_weights_is_one_line_and_leaves_nothing(clip, tmp_path, tiny_weights):
-    proc = run_cli("enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
-                   "--compare-with", "srgan-x4-nope")
-    assert_one_line_error(proc, "--compare-with", "srgan-x4-nope", "srgan-x4-lite")
+def test_unknown_compare_with_weights_is_one_line_and_leaves_nothing(clip, tmp_path, tiny_weights, capsys):
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.mp4"), "--weights", str(tiny_weights),
+                         "--compare-with", "srgan-x4-nope")
+    assert_one_line_error(code, err, "--compare-with", "srgan-x4-nope", "srgan-x4-lite")
     assert leftovers(tmp_path) == []
     from streamsr.cli.enhance import _compare_options  # the same check, for a file that is not there
 

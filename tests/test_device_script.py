@@ -26,7 +26,6 @@ def test_device_script_dry_run(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     files = sorted(p.name for p in out.iterdir())
     assert files == ["bench.jsonl", "bench.md", "engines.md", "machine.txt", "summary.md", "tests.txt"]
-    assert len(files) <= 8  # what the device tool brings back
     assert "dry run on the CPU: no CUDA line runs" in (out / "machine.txt").read_text()
     assert "skipped" in (out / "tests.txt").read_text() and "failed" not in (out / "tests.txt").read_text()
     rows = [line for line in (out / "summary.md").read_text().splitlines() if line.startswith("| srgan")]

@@ -14,7 +14,7 @@ import sys
 import pytest
 import torch
 
-from helpers import engine_for
+from helpers import engine_for, run_main_io
 from streamsr import backends
 from streamsr.backends import TorchEngine, build_engine
 from streamsr.backends import cache
@@ -456,35 +456,28 @@ def test_tensorrt_matches_fp32_eager_and_caches(model, tiles, reference, tmp_pat
 # ---- streamsr export --------------------------------------------------------------------------------------
 
 
-def test_export_cli_builds_then_loads(tiny_weights, tmp_path):
+def test_export_cli_builds_then_loads(tiny_weights, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    from conftest import run_cli
-
     args = ("export", "--engine", "onnxruntime", "--weights", str(tiny_weights), "--batch", "4",
             "--engine-dir", str(tmp_path), "--device", "cpu")
-    first = run_cli(*args)
-    assert first.returncode == 0, first.stderr
-    path = first.stdout.strip().splitlines()[-1]
+    code, out, err = run_main_io(capsys, *args)
+    assert code == 0, err
+    path = out.strip().splitlines()[-1]
     assert path.endswith(".onnx") and path.startswith(str(tmp_path)) and (tmp_path / path).is_file()
-    assert "built" in first.stderr
-    second = run_cli(*args)
-    assert second.returncode == 0 and second.stdout.strip().splitlines()[-1] == path
-    assert "loaded" in second.stderr
+    assert "built" in err
+    code, out, err = run_main_io(capsys, *args)
+    assert code == 0 and out.strip().splitlines()[-1] == path
+    assert "loaded" in err
 
 
-def test_export_cli_tensorrt_without_it_is_one_line(tiny_weights, tmp_path):
+def test_export_cli_tensorrt_without_it_is_one_line(tiny_weights, tmp_path, capsys):
     if backends.unavailable_reason("tensorrt", backends.resolve_device("auto")) is None:
         pytest.skip("TensorRT is usable here")
-    r = run_cli_export(tiny_weights, tmp_path, "tensorrt")
-    assert r.returncode == 1
-    lines = r.stderr.strip().splitlines()
+    code, _, err = run_main_io(capsys, "export", "--engine", "tensorrt", "--weights", str(tiny_weights),
+                               "--engine-dir", str(tmp_path))
+    assert code == 1
+    lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("streamsr: error: engine 'tensorrt'")
-
-
-def run_cli_export(weights, engine_dir, engine: str):
-    from conftest import run_cli
-
-    return run_cli("export", "--engine", engine, "--weights", str(weights), "--engine-dir", str(engine_dir))
 
 
 @pytest.mark.tensorrt

@@ -8,10 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
-from typer.testing import CliRunner
-
-from streamsr.cli import app
+from helpers import run_main_io
 from streamsr.degradations import SUITE, suite_names
 from streamsr.errors import InputError
 from streamsr.eval_report import format_table
@@ -22,7 +19,6 @@ from streamsr.evaluate import (
     make_lr,
     read_hr,
 )
-from streamsr.model import Generator, save_weights
 
 
 @pytest.fixture(scope="module")
@@ -35,12 +31,6 @@ def frames(tmp_path_factory: pytest.TempPathFactory) -> Path:
         cv2.imwrite(str(d / f"{i}.png"), img[:, :, ::-1])
     (d / "notes.txt").write_text("not an image")
     return d
-
-
-@pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    return save_weights(Generator("srgan-x4-tiny"), tmp_path_factory.mktemp("w") / "tiny.safetensors")
 
 
 def test_library_pieces(frames: Path) -> None:
@@ -59,32 +49,32 @@ def test_library_pieces(frames: Path) -> None:
     assert "oracle" in format_table(rep)
 
 
-def test_eval_cli_prints_table_and_writes_grid(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
+def test_eval_cli_prints_table_and_writes_grid(frames: Path, tiny_weights: Path, tmp_path: Path, capsys) -> None:
     grid = tmp_path / "grid.png"
-    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
-                                 "--grid", str(grid), "--quiet"])  # fmt: skip
-    assert r.exit_code == 0, r.output
-    assert "PSNR-Y" in r.output and "SSIM-RGB" in r.output and "bicubic" in r.output and "tiny" in r.output
-    assert "3 frames" in r.output
+    code, out, err = run_main_io(capsys, "eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--grid", str(grid), "--quiet")  # fmt: skip
+    assert code == 0, err
+    assert "PSNR-Y" in out and "SSIM-RGB" in out and "bicubic" in out and "tiny" in out
+    assert "3 frames" in out
     img = cv2.imread(str(grid))
     assert img is not None and img.shape[0] > 3 * 60 and img.shape[1] > 4 * 60
 
 
-def test_eval_errors(tmp_path: Path) -> None:
+def test_eval_errors(tmp_path: Path, capsys) -> None:
     with pytest.raises(InputError, match="does not exist"):
         list_frames(tmp_path / "missing")
     with pytest.raises(InputError, match="no images"):
         list_frames(tmp_path)
-    r = CliRunner().invoke(app, ["eval", str(tmp_path), "--quiet"])
-    assert r.exit_code != 0 and isinstance(r.exception, InputError)
+    code, out, err = run_main_io(capsys, "eval", str(tmp_path), "--quiet")
+    assert (code, out) == (1, "") and err.startswith("streamsr: error: ") and "no images" in err, err
 
 
-def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_path: Path) -> None:
-    out = tmp_path / "suite.json"
-    r = CliRunner().invoke(app, ["eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
-                                 "--suite", "--json", str(out), "--quiet", "--limit", "2"])  # fmt: skip
-    assert r.exit_code == 0, r.output
-    data = json.loads(out.read_text())
+def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "suite.json"
+    code, out, err = run_main_io(capsys, "eval", str(frames), "--weights", str(tiny_weights), "--device", "cpu",
+                                 "--suite", "--json", str(path), "--quiet", "--limit", "2")  # fmt: skip
+    assert code == 0, err
+    data = json.loads(path.read_text())
     assert [row["degradation"] for row in data["rows"]] == suite_names()
     assert data["frames"] == 2 and set(data["summary"]) == {"tiny"}
     for row in data["rows"]:
@@ -92,7 +82,7 @@ def test_eval_suite_json_writes_every_row(frames: Path, tiny_weights: Path, tmp_
         b, m = row["methods"]["bicubic"], row["methods"]["tiny"]
         assert row["gain_psnr_y"]["tiny"] == pytest.approx(m["psnr_y"] - b["psnr_y"])
         assert 10 < b["psnr_y"] < 60 and m["ring_dark_fraction"] is None  # no highlights here
-    assert all(name in r.output for name in suite_names()) and "specular highlights" in r.output
+    assert all(name in out for name in suite_names()) and "specular highlights" in out
     gains = [row["gain_psnr_y"]["tiny"] for row in data["rows"]]
     assert data["summary"]["tiny"]["mean_gain_psnr_y"] == pytest.approx(float(np.mean(gains)))
 
@@ -106,3 +96,32 @@ def test_suite_rows_differ_and_highlights_pool_pixels(frames: Path) -> None:
     assert noisy < rep.rows["area"]["bicubic"].mean()["psnr_y"]  # noise costs the baseline PSNR
     h = rep.rows["area"]["bicubic"].highlights()
     assert np.isnan(h["psnr_y_highlight"]) and h["highlight_pixels"] == 0  # these frames have no reflections
+
+
+def test_texture_ratio_is_one_for_the_truth_and_below_one_for_a_blurred_truth(tmp_path: Path) -> None:
+    """Scores.texture_ratio through the evaluation path: a method that returns the HR frame itself (looked up
+    by its LR) has exactly the HR frames' fine detail, ratio 1; the HR frame Gaussian-blurred has less."""
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, (h, w) in enumerate([(64, 80), (48, 96), (72, 72)]):  # multiples of 4: read_hr crops nothing
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        smooth = 128 + 60 * np.sin(xx / (5 + i)) * np.cos(yy / 7)
+        img = np.clip(smooth[..., None] + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8)
+        path = tmp_path / f"{i}.png"
+        cv2.imwrite(str(path), img[:, :, ::-1])
+        paths.append(path)
+    truth = {SUITE[0](read_hr(p)).tobytes(): read_hr(p) for p in paths}  # evaluate_folder's default LR
+    assert len(truth) == 3
+
+    def oracle(lr: np.ndarray) -> np.ndarray:
+        return truth[lr.tobytes()].copy()
+
+    def blurred(lr: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(truth[lr.tobytes()], (0, 0), 1.0)
+
+    scores = evaluate_folder(paths, {"oracle": oracle, "blurred": blurred, "bicubic": bicubic_upscaler},
+                             grid_frames=0).scores
+    assert scores["oracle"].texture_ratio() == pytest.approx(1.0, rel=1e-9)
+    assert np.all(scores["oracle"].psnr_y == np.inf)  # it really returned the truth, every frame
+    assert 0 < scores["blurred"].texture_ratio() < 0.5
+    assert 0 < scores["bicubic"].texture_ratio() < scores["blurred"].texture_ratio()  # from 1/16 the pixels

@@ -1,44 +1,18 @@
 """FileSource / FileSink / enhance_video on real PyAV files."""
 
 from fractions import Fraction
-from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
-from helpers import enhance_file, engine_for
+from helpers import corrupt_packet, enhance_file, engine_for, probe
 from streamsr.enhancer import Enhancer
-from streamsr.errors import InputError, OutputError
-from streamsr.jobs import EnhanceJob, plan_jobs
+from streamsr.errors import InputError
+from streamsr.jobs import EnhanceJob
 from streamsr.sinks import FileSink, partial_path
 from streamsr.sources import FileSource
+from streamsr.testing import make_clip, synthetic_image
 from streamsr.tiling import Tiler
-
-from conftest import make_clip, synthetic_image
-
-
-def probe(path: Path):
-    with av.open(str(path)) as c:
-        v = c.streams.video[0]
-        frames = [f for f in c.decode(video=0)]
-        return {
-            "size": (v.codec_context.width, v.codec_context.height),
-            "rate": v.average_rate,
-            "frames": len(frames),
-            "pts_s": [float(f.pts * f.time_base) for f in frames],
-            "audio": [s.codec_context.name for s in c.streams.audio],
-        }
-
-
-def corrupt_packet(src: Path, dst: Path, index: int) -> None:
-    """Overwrite the payload of the index-th video packet (in file order) with junk."""
-    with av.open(str(src)) as c:
-        packets = [(p.pos, p.size) for p in c.demux(video=0) if p.size]
-    pos, size = sorted(packets)[index]
-    data = bytearray(src.read_bytes())
-    data[pos + 8 : pos + size] = b"\xaa" * (size - 8)
-    dst.write_bytes(bytes(data))
 
 
 @pytest.fixture
@@ -108,23 +82,3 @@ def test_file_sink_abort_removes_the_partial_file(tmp_path):
     assert not partial_path(out).exists() and not out.exists()
 
 
-def test_plan_jobs_for_a_folder_and_errors(tmp_path, clip):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    make_clip(folder / "a.mp4")
-    make_clip(folder / "b.mkv")
-    (folder / "notes.txt").write_text("x")
-    jobs = plan_jobs(folder, tmp_path / "out", compare=True)
-    assert [j.output.name for j in jobs] == ["a.mp4", "b.mp4"]
-    assert jobs[0].compare.name == "a.compare.mp4"
-    with pytest.raises(InputError, match="does not exist"):
-        plan_jobs(tmp_path / "missing.mp4", tmp_path / "o.mp4")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(InputError, match="holds no video files"):
-        plan_jobs(empty, tmp_path / "o")
-    (tmp_path / "exists.mp4").write_bytes(b"x")
-    with pytest.raises(OutputError, match="already exists"):
-        plan_jobs(clip, tmp_path / "exists.mp4")
-    with pytest.raises(OutputError, match="is the input file"):
-        plan_jobs(clip, clip, overwrite=True)

@@ -20,19 +20,24 @@ import numpy as np
 import pytest
 import zmq
 
-from conftest import make_clip
-from helpers import engine_for, run_main
+from helpers import (
+    decode_all,
+    engine_for,
+    free_tcp_port,
+    free_udp_port,
+    new_subscription,
+    popen_cli,
+    run_main,
+    wire_frame,
+)
 from streamsr.enhancer import Enhancer
 from streamsr.errors import InputError
 from streamsr.frame import Frame
 from streamsr.sinks import Recorder, segment_path
 from streamsr.sources import synthetic_image
-from streamsr.testing import IterableSource
+from streamsr.testing import IterableSource, make_clip
 from streamsr.tiling import Tiler
 from streamsr.transport import Publisher, encode_frame
-from test_sources_live import free_udp_port
-from test_stream import decode_all, free_tcp_port, popen_cli
-from test_transport import _frame, _new_subscription
 
 _SENDER = """
 import sys, time
@@ -155,7 +160,7 @@ def test_view_records_a_publisher_restarted_at_another_odd_size(tmp_path):
                 assert pub.wait_for_subscribers(1, 60), "viewer never subscribed"
                 time.sleep(0.2)
                 for i in range(n):
-                    pub.write(_frame(i, w=w, h=h))
+                    pub.write(wire_frame(i, w=w, h=h))
                     time.sleep(0.05)
                 time.sleep(0.5)
         _, err = view.communicate(timeout=60)
@@ -200,7 +205,7 @@ def test_nested_and_overflowing_headers_do_not_stop_a_viewer(tmp_path):
     nested brackets (over the header cap), 10 000 (under it: the parser would recurse), stamps and sizes of
     10**400 and 10**30, NaN and Infinity — each followed by a valid frame. Every valid frame arrives, every
     bad message is counted as malformed, and it exits 0."""
-    good, bgr = encode_frame(_frame(0))
+    good, bgr = encode_frame(wire_frame(0))
     h = json.loads(good)
     pix = bgr.tobytes()
 
@@ -229,11 +234,11 @@ def test_nested_and_overflowing_headers_do_not_stop_a_viewer(tmp_path):
     view = subprocess.Popen([sys.executable, "-c", _VIEW_JSON, f"tcp://127.0.0.1:{port}", "--all-frames",
                              "--timeout", "4", "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        assert _new_subscription(raw, 60), "viewer never subscribed"
+        assert new_subscription(raw, 60), "viewer never subscribed"
         time.sleep(0.3)
         for k, parts in enumerate(bad):
             raw.send_multipart(parts)
-            header, frame_bgr = encode_frame(_frame(k + 1))
+            header, frame_bgr = encode_frame(wire_frame(k + 1))
             raw.send_multipart([header, frame_bgr.tobytes()])
             time.sleep(0.02)
         out, err = view.communicate(timeout=60)

@@ -83,7 +83,7 @@ def test_a_file_job_too_large_for_the_machine_is_refused_before_any_output(tmp_p
     from streamsr import enhancer as enhancer_module
     from streamsr.jobs import EnhanceJob
 
-    from conftest import make_clip
+    from streamsr.testing import make_clip
 
     clip = make_clip(tmp_path / "c.mp4", frames=2)
     e = Enhancer.build(EnhancerSpec.resolve(tiny_weights, engine="torch", device="cpu"))

@@ -77,7 +77,9 @@ def test_bad_inputs() -> None:
         ssim(_img(size=16), _img(size=16))  # 8x8 after the shave: smaller than the 11x11 window
 
 
-def test_high_frequency_energy_ratio_is_one_for_identical_and_below_one_for_blurred() -> None:
+def test_high_frequency_energy_drops_with_blur_is_zero_when_flat_and_batches() -> None:
+    """The energy itself; the texture ratio built on it (1.0 for the truth) is tested through
+    evaluate_folder in test_eval.py."""
     import cv2
 
     from streamsr.metrics import high_frequency_energy
@@ -87,7 +89,6 @@ def test_high_frequency_energy_ratio_is_one_for_identical_and_below_one_for_blur
     blurred = cv2.GaussianBlur(img, (0, 0), 1.0)
     t = torch.from_numpy(img).permute(2, 0, 1).float() / 255
     tb = torch.from_numpy(blurred).permute(2, 0, 1).float() / 255
-    assert high_frequency_energy(t) / high_frequency_energy(t.clone()) == pytest.approx(1.0)
     assert high_frequency_energy(tb) / high_frequency_energy(t) < 0.3
     flat = torch.full((3, 32, 32), 0.5)
     assert high_frequency_energy(flat) == pytest.approx(0.0, abs=1e-9)

@@ -10,6 +10,7 @@ from streamsr.model import (
     SHIPPED,
     SHIPPED_WEIGHTS,
     Generator,
+    Preset,
     fold_batchnorm,
     fold_for_inference,
     load_generator,
@@ -19,15 +20,57 @@ from streamsr.model import (
 )
 
 
-@pytest.mark.parametrize("name", ["srgan-x4-tiny", "srgan-x4-lite", "srgan-x4"])
-def test_generator_is_4x_and_has_the_papers_layout(name):
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_generator_is_4x_at_any_size(name):
     g = Generator(name).eval()
-    p = PRESETS[name]
-    assert len(g.body) == p.blocks
-    assert g.head[0].kernel_size == (9, 9) and g.tail.kernel_size == (9, 9)
-    assert [m.conv.out_channels for m in g.upsample] == [4 * p.channels] * 2
     with torch.no_grad():
         assert g(torch.rand(2, 3, 7, 11)).shape == (2, 3, 28, 44)
+
+
+def _paper_receptive_field(arch: str, blocks: int, y: int) -> tuple[int, int]:
+    """The first and last LR row output row `y` depends on, from the layout (not from the code): a 9x9 head,
+    two 3x3 convs per residual block, a 3x3 body conv (radius 4 + 2 * blocks + 1 around the LR pixel), then
+    progressive: conv3x3 + shuffle(2) twice and a 9x9 tail on the 4x grid, each undone here from the output
+    back; lr-space: a 3x3 tail on the LR grid (the bicubic skip's 5 taps lie inside)."""
+    r = 4 + 2 * blocks + 1
+    if arch == "lr-space":
+        return y // 4 - r - 1, y // 4 + r + 1
+    lo, hi = y - 4, y + 4  # the 9x9 tail on the 4x grid
+    lo, hi = lo // 2 - 1, hi // 2 + 1  # shuffle back to the 2x grid, its 3x3 conv
+    lo, hi = lo // 2 - 1, hi // 2 + 1  # shuffle back to the LR grid, its 3x3 conv
+    return lo - r, hi + r
+
+
+def _measured_receptive_field(g: torch.nn.Module, size: int, y: int, x: int) -> tuple[tuple[int, int], ...]:
+    """(first, last) LR row and column with a nonzero gradient of output pixel (y, x), in float64 (the
+    weight products at the field's edge are tiny, never zero)."""
+    lr = torch.rand(1, 3, size, size, dtype=torch.float64, requires_grad=True)
+    g(lr)[0, :, y, x].sum().backward()
+    seen = lr.grad[0].abs().sum(0) != 0
+    rows, cols = torch.nonzero(seen.any(1)).flatten(), torch.nonzero(seen.any(0)).flatten()
+    return (int(rows[0]), int(rows[-1])), (int(cols[0]), int(cols[-1]))
+
+
+@pytest.mark.parametrize("preset", [
+    "srgan-x4-tiny", "srgan-x4-lr-tiny",
+    Preset(name="deep", blocks=4, channels=4), Preset(name="deep-lr", blocks=4, channels=4, arch="lr-space"),
+], ids=["tiny", "lr-tiny", "4-blocks", "4-blocks-lr"])
+def test_receptive_field_is_the_papers_in_training_and_inference_form(preset):
+    """Which LR pixels an output pixel sees (what the tiler's halo stands in for), measured by the gradient:
+    exactly the paper's layout, for the training form and the engines' folded form alike, at the sub-pixel
+    phases 0 (rows) and 3 (columns), with more residual blocks seeing further."""
+    torch.manual_seed(0)
+    g = Generator(preset)
+    if g.preset.arch == "lr-space":
+        torch.nn.init.normal_(g.tail.weight, std=0.05)  # a trained tail, not the zero one
+    g = g.double().eval()
+    reach = 8 + 2 * g.preset.blocks
+    size = 2 * reach + 3  # the field stays clear of the zero padding
+    y, x = 4 * (size // 2), 4 * (size // 2) + 3
+    want = (_paper_receptive_field(g.preset.arch, g.preset.blocks, y),
+            _paper_receptive_field(g.preset.arch, g.preset.blocks, x))
+    assert _measured_receptive_field(g, size, y, x) == want
+    assert _measured_receptive_field(fold_for_inference(g).double(), size, y, x) == want
 
 
 def _randomised(name: str, seed: int) -> Generator:
@@ -77,7 +120,9 @@ def test_subpixel_tail_holds_for_other_tail_kernels(k):
     torch.manual_seed(k)
     g.tail = torch.nn.Conv2d(PRESETS["srgan-x4-tiny"].channels, 3, k, padding=k // 2)
     fast = subpixel_tail(g)
-    assert fast.tail[0].kernel_size == (2 * ((k // 2 + 1) // 2) + 1,) * 2
+    w = fast.tail[0].weight
+    for edge in (w[:, :, 0], w[:, :, -1], w[:, :, :, 0], w[:, :, :, -1]):  # the smallest kernel that holds the
+        assert edge.abs().sum() > 0  # k x k taps: no all-zero border row or column (those would be wasted MACs)
     x = torch.rand(1, 3, 9, 10)
     with torch.no_grad():
         torch.testing.assert_close(fast(x), g(x), rtol=1e-4, atol=1e-5)

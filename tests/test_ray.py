@@ -3,18 +3,17 @@ start): a folder of 3 clips and one long clip cut into segments, byte for byte t
 
 import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import av
 import pytest
 
+from helpers import make_timed_clip, run_cli, run_main
 from streamsr.enhancer import Enhancer
 from streamsr.jobs import JobOptions, LocalExecutor, plan_jobs, run_jobs
 from streamsr.spec import EnhancerSpec
-
-from conftest import make_clip, make_timed_clip, run_cli
+from streamsr.testing import make_clip
 
 ray = pytest.importorskip("ray")  # installed by `make test` (extra "ray"); only a bare install skips this
 
@@ -79,13 +78,12 @@ def test_ray_run_records_a_bad_file_and_carries_on(cluster, archive, tmp_path, t
     assert (tmp_path / "out" / "a.mp4").is_file() and not (tmp_path / "out" / "broken.mp4").exists()
 
 
-def test_without_ray_installed_ray_is_one_clear_error(tmp_path, tiny_weights):
+def test_without_ray_installed_ray_is_one_clear_error(tmp_path, tiny_weights, capsys, monkeypatch):
     clip = make_clip(tmp_path / "c.mp4", frames=2)
-    code = ("import sys; sys.modules['ray'] = None; from streamsr.cli import main; "
-            f"sys.argv = ['streamsr', 'enhance', {str(clip)!r}, '-o', {str(tmp_path / 'o.mp4')!r}, '--ray']; main()")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines()[-1] == (
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "o.mp4"), "--ray")
+    assert code == 1 and "Traceback" not in err
+    assert err.strip().splitlines()[-1] == (
         "streamsr: error: --ray needs Ray, which is not installed: pip install 'streamsr[ray]'")
 
 

@@ -1,41 +1,18 @@
 """The record of an archive run survives whatever stops it: a report written at the start and after every
 file, with the file a real SIGINT/SIGTERM stopped marked `interrupted`, and a resume that keeps the first
-run's figures for the files it skips (real PyAV clips, real signals, the real entry point)."""
+run's figures for the files it skips (real PyAV clips, real signals to a real process); a folder's subfolders
+in the report with --recursive, a truncated recording salvaged."""
 
 import json
-import os
-import re
 import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
+from helpers import corrupt_packet, frame_times, popen_cli, run_main, signal_when
 from streamsr.errors import OutputError
 from streamsr.report import ReportFile, done_earlier, sidecar_path
-
-from conftest import make_clip
-from helpers import run_main
-from test_file_io import corrupt_packet
-
-
-def start_cli(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "streamsr", *args], stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONUNBUFFERED="1"))
-
-
-def signal_when(proc: subprocess.Popen, pattern: str, sig: int, timeout: float = 120) -> str:
-    """Read the child's stderr until `pattern` matches, then send it `sig`; returns all stderr."""
-    seen = ""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not re.search(pattern, seen) and proc.poll() is None:
-        seen += proc.stderr.read(1)
-    assert proc.poll() is None, f"finished before {pattern!r} was seen:\n{seen}"
-    proc.send_signal(sig)
-    _, rest = proc.communicate(timeout=60)
-    return seen + rest
+from streamsr.testing import make_clip
 
 
 def visible(folder: Path) -> list[str]:
@@ -43,7 +20,7 @@ def visible(folder: Path) -> list[str]:
 
 
 def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_the_first_runs_figures(
-        tmp_path, tiny_weights):
+        tmp_path, tiny_weights, capsys):
     folder, out, report = tmp_path / "in", tmp_path / "out", tmp_path / "report.json"
     folder.mkdir()
     corrupt_packet(make_clip(tmp_path / "a.mp4", frames=12), folder / "a.mp4", 6)  # damaged: repeated frames
@@ -51,7 +28,7 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
     make_clip(folder / "c.mp4", frames=3, audio=True)
     args = ("enhance", str(folder), "-o", str(out), "--weights", str(tiny_weights), "--engine", "torch",
             "--report", str(report))
-    proc = start_cli(*args)
+    proc = popen_cli(*args)
     # a is written (its line printed), and frames of b are flowing (the bar is past a's 12 frames)
     err = signal_when(proc, r"wrote \S*a\.mp4[^\n]*\n(.|\n)*\|\s*(1[3-9]|[2-9]\d|\d{3})/415", signal.SIGINT)
     assert proc.returncode == 130, err
@@ -65,9 +42,8 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
     assert visible(out) == ["a.mp4"] and sidecar_path(out / "a.mp4").is_file()
     assert not [p for p in out.iterdir() if "partial" in p.name]
 
-    proc = subprocess.run([sys.executable, "-m", "streamsr", *args, "-q"], capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr
+    code, err = run_main(capsys, *args, "-q")  # the resume: no signal, so in this process
+    assert code == 0, err
     resumed = json.loads(report.read_text())
     assert resumed["state"] == "done" and (resumed["skipped"], resumed["ok"]) == (1, 2)
     a2, b2, c2 = resumed["files"]
@@ -81,7 +57,7 @@ def test_sigint_in_the_second_of_three_files_leaves_a_report_and_a_resume_keeps_
 def test_sigterm_on_a_single_file_marks_it_interrupted(tmp_path, tiny_weights):
     clip = make_clip(tmp_path / "long.mp4", frames=400, width=64, height=48)
     out, report = tmp_path / "out.mp4", tmp_path / "r.json"
-    proc = start_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--report", str(report))
+    proc = popen_cli("enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--report", str(report))
     err = signal_when(proc, r"\|\s*[1-9]\d*/400", signal.SIGTERM)
     assert proc.returncode == 130 and "Traceback" not in err, err
     body = json.loads(report.read_text())
@@ -147,50 +123,8 @@ def test_recursive_mirrors_subfolders_and_without_it_one_warning_names_them(tmp_
     assert body["files"][0]["audio_tracks"] == 1
 
 
-def test_an_image_name_as_output_says_what_to_do(tmp_path, tiny_weights, capsys):
-    clip = make_clip(tmp_path / "c.mp4", frames=2)
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "out.png"), "--weights", str(tiny_weights))
-    assert code == 1 and "Traceback" not in err
-    assert err.strip().splitlines()[-1] == (
-        f"streamsr: error: output {tmp_path / 'out.png'} is an image name; streamsr enhance writes videos: give a "
-        f"video name such as {tmp_path / 'out.mp4'} (to enhance single images, call streamsr.upscale from Python)")
-
-
-def test_outscale_2_gives_2x_outputs_with_audio_and_timestamps_intact(tmp_path, tiny_weights, capsys):
-    from test_archive import audio_packets, frame_times
-
-    from conftest import make_timed_clip
-
-    pts = [0, 33, 70, 100, 160, 166, 200, 290, 300]
-    clip = make_timed_clip(tmp_path / "vfr.mp4", pts, audio=(("eng", "mic"),))
-    out = tmp_path / "out.mp4"
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(out), "--weights", str(tiny_weights), "--outscale", "2",
-                         "--compare", "-q")
-    assert code == 0, err
-    import av
-
-    for path, panels in ((out, 1), (tmp_path / "out.compare.mp4", 2)):
-        with av.open(str(path)) as c:
-            assert (c.streams.video[0].width, c.streams.video[0].height) == (panels * 2 * 48, 2 * 40)
-    assert frame_times(out)[0] == frame_times(clip)[0]
-    assert audio_packets(out) == audio_packets(clip)
-    code, err = run_main(capsys, "enhance", str(clip), "-o", str(tmp_path / "o2.mp4"), "--outscale", "5")
-    assert code == 2 and err.strip() == "streamsr: error: --outscale must be > 0 and <= 4, got 5"
-
-
-def test_outputs_beyond_4k_are_found_from_the_headers(tmp_path):
-    from streamsr.jobs import JobOptions, oversized_outputs, plan_jobs
-
-    (job,) = plan_jobs(make_clip(tmp_path / "c.mp4", frames=1), tmp_path / "o.mp4")
-    assert oversized_outputs([job], JobOptions(), limit=(160, 160)) == [(job, (192, 160), (48, 40))]
-    assert oversized_outputs([job], JobOptions(outscale=3), limit=(160, 160)) == []
-    assert oversized_outputs([job], JobOptions(outscale=2.5), limit=(100, 100)) == [(job, (120, 100), (48, 40))]
-
-
 def test_salvage_keeps_the_decodable_frames_of_a_truncated_recording(tmp_path, tiny_weights, capsys):
     import av
-
-    from test_archive import frame_times
 
     clip = make_clip(tmp_path / "c.mp4", frames=20, audio=True)
     indexed = tmp_path / "indexed.mp4"  # moov first, as recorders that write the index up front do

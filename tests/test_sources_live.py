@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import threading
 import time
 from fractions import Fraction
@@ -15,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from conftest import make_clip
+from helpers import UdpSender, free_udp_port
 from streamsr.errors import InputError
 from streamsr.frame import Frame
 from streamsr.sources import (
@@ -29,45 +28,7 @@ from streamsr.sources import (
     synthetic_image,
 )
 from streamsr.sources.base import describe_av_error
-from streamsr.testing import IterableSource
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class UdpSender(threading.Thread):
-    """Encodes MPEG-TS (MPEG-2 video, 32x24, short GOP) to udp://127.0.0.1:port with PyAV, in sessions:
-    each (frames, brightness) pair is one connection; `gap` seconds of silence between sessions."""
-
-    def __init__(self, port: int, sessions: list[tuple[int, int]], *, fps: int = 25, gap: float = 0.0) -> None:
-        super().__init__(daemon=True)
-        self.port, self.sessions, self.fps, self.gap = port, sessions, fps, gap
-        self.stop = threading.Event()
-
-    def run(self) -> None:
-        for k, (frames, level) in enumerate(self.sessions):
-            if k and self.stop.wait(self.gap):
-                return
-            out = av.open(f"udp://127.0.0.1:{self.port}?pkt_size=1316", mode="w", format="mpegts")
-            s = out.add_stream("mpeg2video", rate=self.fps)
-            s.width, s.height, s.pix_fmt, s.gop_size = 32, 24, "yuv420p", 5
-            t0 = time.monotonic()
-            for i in range(frames):
-                if self.stop.is_set():
-                    break
-                img = np.full((24, 32, 3), level, np.uint8)
-                img[:, (i % 8) * 4 : (i % 8) * 4 + 4] = 255 - level
-                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
-                vf.pts = i
-                for p in s.encode(vf):
-                    out.mux(p)
-                time.sleep(max(0.0, t0 + (i + 1) / self.fps - time.monotonic()))
-            for p in s.encode(None):
-                out.mux(p)
-            out.close()
+from streamsr.testing import IterableSource, make_clip
 
 
 def test_synthetic_source_is_deterministic_paced_and_interruptible():

@@ -1,9 +1,10 @@
+"""The Tiler (streamsr/tiling.py): split and stitch exact at every size, tile and halo, runs of tiles cut
+and placed batch by batch equal to the whole-frame split, wrong shapes refused."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from streamsr.enhancer import Enhancer
-from streamsr.frame import Frame
 from streamsr.testing import NearestEngine
 from streamsr.tiling import Tiler
 
@@ -18,20 +19,6 @@ def test_stitch_is_exact_with_a_nearest_engine(size, tile, halo):
     assert tiles.shape == (grid.rows * grid.cols, 3, tile + 2 * halo, tile + 2 * halo)
     out = tiler.stitch(NearestEngine().run(tiles), grid)
     assert torch.equal(out, F.interpolate(image[None], scale_factor=4, mode="nearest")[0])
-
-
-def test_enhancer_batches_tiles_and_keeps_frame_identity():
-    import numpy as np
-
-    rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (45, 70, 3), dtype=np.uint8)
-    frame = Frame(image=img, seq=7, pts=70, time_base=None)
-    out = Enhancer(NearestEngine(), Tiler(tile=16, halo=4)).enhance(frame)
-    assert out.image.shape == (180, 280, 3) and out.image.dtype == np.uint8
-    assert np.array_equal(out.image, img.repeat(4, 0).repeat(4, 1))
-    assert out.seq == 7 and out.pts == 70 and out.scale == 4 and out.lowres is img
-    for stage in ("uploaded", "tiled", "inferred", "stitched", "downloaded"):
-        assert getattr(out.timeline, stage) is not None
 
 
 def test_tiler_rejects_wrong_shapes():

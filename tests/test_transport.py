@@ -14,6 +14,7 @@ import pytest
 import zmq
 import zmq.auth
 
+from helpers import malformed_messages, new_subscription, wire_frame
 from streamsr.errors import TransportError
 from streamsr.frame import Frame, now_ns
 from streamsr.sources import synthetic_image
@@ -37,12 +38,6 @@ from streamsr.transport import (
 EPHEMERAL = "tcp://127.0.0.1:*"
 
 
-def _frame(seq: int, w: int = 32, h: int = 24, **kw) -> Frame:
-    f = Frame(image=synthetic_image(seq, w, h), seq=seq, pts=seq * 3, time_base=Fraction(1, 30), **kw)
-    f.timeline.stamp("captured")
-    return f
-
-
 def _connected(pub: Publisher, n: int = 1) -> None:
     assert pub.wait_for_subscribers(n, timeout=10), "subscriber never connected"
 
@@ -61,7 +56,7 @@ def test_roundtrip_header_pixels_and_timeline():
         assert pub.endpoint.startswith("tcp://127.0.0.1:")
         with Subscriber(pub.endpoint, conflate=False) as sub:
             _connected(pub)
-            src = _frame(7, scale=4, repeated=True)
+            src = wire_frame(7, scale=4, repeated=True)
             pub.write(src)
             got = sub.recv(timeout=5)
     assert got is not None
@@ -73,7 +68,7 @@ def test_roundtrip_header_pixels_and_timeline():
 
 
 def test_wire_header_is_documented_format():
-    header, bgr = encode_frame(_frame(3), name="n")
+    header, bgr = encode_frame(wire_frame(3), name="n")
     h = json.loads(header)
     assert h["msg"] == "n" and h["dtype"] == "uint8" and h["shape"] == [24, 32, 3]
     assert h["v"] == WIRE_VERSION and h["pix_fmt"] == "bgr24" and h["time_base"] == [1, 30]
@@ -108,7 +103,7 @@ def test_imagezmq_imagehub_receives_our_frames():
             hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 5000)  # never hang the test
             _connected(pub)
             for i in range(3):
-                pub.write(_frame(i, w=40, h=30))
+                pub.write(wire_frame(i, w=40, h=30))
             received = [hub.recv_image() for _ in range(3)]
         finally:
             hub.close()
@@ -193,7 +188,7 @@ def test_curve_subscriber_needs_the_right_keys(tmp_path):
             while time.monotonic() - start < 2.0 or (
                 time.monotonic() - start < 10.0 and (got["good"] == 0 or pub.refused < 3)
             ):
-                pub.write(_frame(i))
+                pub.write(wire_frame(i))
                 i += 1
                 for k, s in subs.items():
                     while s.recv(timeout=0) is not None:
@@ -218,7 +213,7 @@ def test_publisher_counts_no_refusals_for_good_subscribers(tmp_path):
             Subscriber(pub.endpoint, conflate=False, curve=CurveClient.from_dir(tmp_path, name="a")), \
             Subscriber(pub.endpoint, conflate=False, curve=CurveClient.from_dir(tmp_path, name="b")):
         _connected(pub, 2)
-        pub.write(_frame(0))
+        pub.write(wire_frame(0))
     assert pub.refused == 0
 
 
@@ -269,15 +264,6 @@ def test_clear_text_off_host_is_refused_unless_insecure(caplog):
         assert not pub.clear_text_off_host
 
 
-def _new_subscription(raw: zmq.Socket, timeout_s: float) -> bool:
-    """Wait on a raw XPUB for a (re)subscription, skipping unsubscriptions."""
-    deadline = time.monotonic() + timeout_s
-    while (left := deadline - time.monotonic()) > 0:
-        if raw.poll(int(left * 1000)) and raw.recv()[:1] == b"\x01":
-            return True
-    return False
-
-
 @pytest.mark.parametrize("conflate", [False, True])
 def test_oversized_message_cuts_the_sender_off_and_later_frames_arrive(conflate):
     """A part larger than max_message_bytes is refused by libzmq as it is announced: the connection is
@@ -290,8 +276,8 @@ def test_oversized_message_cuts_the_sender_off_and_later_frames_arrive(conflate)
     sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, max_frame=(64, 64))
     assert sub.max_message_bytes == 64 * 64 * 3 + 64 * 1024
     try:
-        assert _new_subscription(raw, 10), "subscriber never connected"
-        header, bgr = encode_frame(_frame(0, w=64, h=64))
+        assert new_subscription(raw, 10), "subscriber never connected"
+        header, bgr = encode_frame(wire_frame(0, w=64, h=64))
         raw.send_multipart([header, bgr.tobytes()])  # the largest frame accepted
         first = sub.recv(timeout=5)
         assert first is not None and first.seq == 0
@@ -299,9 +285,9 @@ def test_oversized_message_cuts_the_sender_off_and_later_frames_arrive(conflate)
         for parts in ([header, big], [big, bgr.tobytes()]):  # oversized pixels, then an oversized header
             raw.send_multipart(parts, copy=False)
             assert sub.recv(timeout=0.5) is None  # (in-order mode reconnects while the caller waits in recv)
-            assert _new_subscription(raw, 10), "the oversized message did not cut the connection"
+            assert new_subscription(raw, 10), "the oversized message did not cut the connection"
         for seq in range(1, 4):
-            h, b = encode_frame(_frame(seq, w=64, h=64))
+            h, b = encode_frame(wire_frame(seq, w=64, h=64))
             raw.send_multipart([h, b.tobytes()])
             got = sub.recv(timeout=5)
             assert got is not None and got.seq == seq
@@ -329,52 +315,10 @@ def test_bind_conflict_is_one_line_transport_error():
             Publisher(pub.endpoint)
 
 
-def _malformed_messages(rng: np.random.Generator) -> list[list[bytes]]:
-    good_header, bgr = encode_frame(_frame(0))
-    h = json.loads(good_header)
-    pix = bgr.tobytes()
-
-    def hdr(**changes) -> bytes:
-        d = dict(h)
-        for k, v in changes.items():
-            if v is ...:
-                d.pop(k)
-            else:
-                d[k] = v
-        return json.dumps(d).encode()
-
-    kinds = [
-        lambda: [good_header],  # one part
-        lambda: [good_header, pix, b"extra"],  # three parts
-        lambda: [b"{not json", pix],
-        lambda: [b"\xff\xfe\x00", pix],  # not UTF-8
-        lambda: [b"[1, 2, 3]", pix],  # JSON, not an object
-        lambda: [hdr(v=2), pix],  # unknown version
-        lambda: [hdr(v=...), pix],  # plain imagezmq-style header, no version
-        lambda: [hdr(v=True), pix],
-        lambda: [good_header, pix[: -int(rng.integers(1, 100))]],  # size mismatch
-        lambda: [good_header, pix + b"\x00"],
-        lambda: [hdr(shape=[24, 32]), pix],
-        lambda: [hdr(shape=[24, 32, 4]), pix],
-        lambda: [hdr(shape=[-24, 32, 3]), pix],
-        lambda: [hdr(dtype="float32"), pix],
-        lambda: [hdr(pix_fmt="rgb24"), pix],
-        lambda: [hdr(seq=-1), pix],
-        lambda: [hdr(seq="7"), pix],
-        lambda: [hdr(time_base=[1, 0]), pix],
-        lambda: [hdr(timeline={"nope": 1}), pix],
-        lambda: [hdr(timeline={"captured": 1.5}), pix],
-        lambda: [hdr(scale=0), pix],
-        lambda: [bytes(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8)),
-                 bytes(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8))],
-    ]
-    return [kinds[i % len(kinds)]() for i in range(300)]
-
-
 @pytest.mark.parametrize("conflate", [False, True])
 def test_fuzz_malformed_messages_are_counted_and_skipped(conflate):
     rng = np.random.default_rng(0)
-    bad = _malformed_messages(rng)
+    bad = malformed_messages(rng)
     for parts in bad:  # each really is rejected by the parser
         with pytest.raises(MalformedMessage):
             parse_message(parts)
@@ -391,7 +335,7 @@ def test_fuzz_malformed_messages_are_counted_and_skipped(conflate):
         for k, parts in enumerate(bad):
             raw.send_multipart(parts)
             if k % 10 == 9:
-                header, bgr = encode_frame(_frame(k))
+                header, bgr = encode_frame(wire_frame(k))
                 raw.send_multipart([header, bgr.tobytes()])
                 good_seqs.append(k)
                 if conflate:
@@ -433,10 +377,10 @@ def _generated_malformed(rng: np.random.Generator, n: int) -> list[list[bytes]]:
     random JSON value (wrong types, nesting, huge, negative or non-finite numbers), raw text splices (NaN,
     Infinity, 1e999, 10**k digits, deep brackets), truncations, bloated headers, wrong part counts, JPEG
     payloads that are not JPEGs or of another size, and random bytes."""
-    good, bgr = encode_frame(_frame(0))
+    good, bgr = encode_frame(wire_frame(0))
     h = json.loads(good)
     pix = bgr.tobytes()
-    small_jpeg = encode_frame(_frame(0, w=16, h=8), wire=WireFormat("jpeg"))[1].tobytes()
+    small_jpeg = encode_frame(wire_frame(0, w=16, h=8), wire=WireFormat("jpeg"))[1].tobytes()
     keys = ["msg", "dtype", "shape", "v", "seq", "pts", "time_base", "pix_fmt", "scale", "repeated", "timeline",
             "codec", "n"]
 
@@ -528,7 +472,7 @@ def test_fuzz_thousands_of_generated_malformed_messages_never_stop_the_receiver(
         for k, parts in enumerate(bad):
             raw.send_multipart(parts)
             if k % 30 == 29:
-                header, bgr = encode_frame(_frame(k))
+                header, bgr = encode_frame(wire_frame(k))
                 raw.send_multipart([header, bgr.tobytes()])
                 good_seqs.append(k)
         total = len(bad) + len(good_seqs)
@@ -541,7 +485,7 @@ def test_fuzz_thousands_of_generated_malformed_messages_never_stop_the_receiver(
         while (f := sub.recv(timeout=0.3)) is not None:
             got.append(f)
         # still receiving after all that
-        header, bgr = encode_frame(_frame(10_000))
+        header, bgr = encode_frame(wire_frame(10_000))
         raw.send_multipart([header, bgr.tobytes()])
         last = sub.recv(timeout=10)
     finally:
@@ -575,13 +519,13 @@ def test_jpeg_wire_round_trip_and_a_lying_jpeg_is_counted_not_raised():
         with Subscriber(f"tcp://127.0.0.1:{port}", conflate=False) as sub:
             assert raw.poll(10_000), "subscriber never connected"
             raw.recv()
-            good, jpg = encode_frame(_frame(0, w=w, h=h), wire=WireFormat.parse("jpeg:90"))
+            good, jpg = encode_frame(wire_frame(0, w=w, h=h), wire=WireFormat.parse("jpeg:90"))
             assert jpg.nbytes < w * h * 3 / 4
             data = jpg.tobytes()
             no_scan = data[: data.index(b"\xff\xda")] + b"\xff\xd9"  # headers only, then end of image
             raw.send_multipart([good, data])
             raw.send_multipart([good.replace(b'"seq":0', b'"seq":1'), no_scan])
-            header, jpg2 = encode_frame(_frame(2, w=w, h=h), wire=WireFormat("jpeg"))
+            header, jpg2 = encode_frame(wire_frame(2, w=w, h=h), wire=WireFormat("jpeg"))
             raw.send_multipart([header, jpg2.tobytes()])
             got = [sub.recv(timeout=10), sub.recv(timeout=10)]
     finally:
@@ -606,7 +550,7 @@ def test_imagezmq_recv_jpg_reads_our_jpeg_frames():
             hub.zmq_socket.setsockopt(zmq.RCVTIMEO, 5000)
             _connected(pub)
             for i in range(3):
-                pub.write(_frame(i, w=64, h=48))
+                pub.write(wire_frame(i, w=64, h=48))
             received = [hub.recv_jpg() for _ in range(3)]
         finally:
             hub.close()
@@ -631,7 +575,7 @@ def test_publisher_counts_slow_subscriber_drops_and_the_subscriber_counts_its_ex
     HWM 2, its own 1, and the kernel's socket buffers): the publisher counts the times it found the queue
     full, the frames still went out (sent == 150), and once the subscriber reads again, every published
     message number is either received or counted as dropped by the publisher for it."""
-    frames = [_frame(i, w=512, h=384) for i in range(4)]
+    frames = [wire_frame(i, w=512, h=384) for i in range(4)]
     with Publisher(EPHEMERAL, hwm=2) as pub, Subscriber(pub.endpoint, conflate=False, hwm=1) as sub:
         _connected(pub)
         for i in range(150):

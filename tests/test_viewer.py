@@ -16,10 +16,8 @@ import numpy as np
 import pytest
 import zmq
 
-from helpers import run_main
-from streamsr.sources import synthetic_image
+from helpers import malformed_messages, new_subscription, run_main, wire_frame
 from streamsr.transport import Publisher, encode_frame, write_keys
-from test_transport import _frame, _malformed_messages, _new_subscription
 
 _VIEW = """
 import json, sys
@@ -62,7 +60,7 @@ def test_view_imports_no_torch_and_reports_receiving_time_apart_from_the_idle_wa
         assert pub.wait_for_subscribers(1, timeout=60), view.stderr.read() if view.poll() is not None else ""
         time.sleep(0.3)  # also part of the wait for the first frame
         for seq in range(5):
-            pub.write(_frame(seq))
+            pub.write(wire_frame(seq))
             time.sleep(0.25)
         got, err = _finish(view)
     assert got == {"code": None, "torch": False}
@@ -82,7 +80,7 @@ def test_fuzz_oversized_and_malformed_messages_against_view_memory_stays_bounded
     if not Path("/proc/self/status").exists():
         pytest.skip("needs /proc to read the viewer's memory")
     rng = np.random.default_rng(1)
-    bad = _malformed_messages(rng)
+    bad = malformed_messages(rng)
     big = bytes(48 * 2**20)
     ctx = zmq.Context()
     raw = ctx.socket(zmq.XPUB)
@@ -91,20 +89,20 @@ def test_fuzz_oversized_and_malformed_messages_against_view_memory_stays_bounded
     port = raw.bind_to_random_port("tcp://127.0.0.1")
     view = _start_view(f"tcp://127.0.0.1:{port}", "--max-size", "64x64", "--all-frames", "--timeout", "3", "-q")
     try:
-        assert _new_subscription(raw, 60), "viewer never subscribed"
+        assert new_subscription(raw, 60), "viewer never subscribed"
         time.sleep(0.3)
         peak_before = _vm_kib(view.pid, "VmHWM")
         sent_good = 0
         for k, parts in enumerate(bad):
             raw.send_multipart(parts)
             if k % 10 == 9:
-                header, bgr = encode_frame(_frame(k, w=64, h=48))
+                header, bgr = encode_frame(wire_frame(k, w=64, h=48))
                 raw.send_multipart([header, bgr.tobytes()])
                 sent_good += 1
             if k % 100 == 50:
-                header, _ = encode_frame(_frame(k, w=64, h=48))
+                header, _ = encode_frame(wire_frame(k, w=64, h=48))
                 raw.send_multipart([header, big], copy=False)
-                assert _new_subscription(raw, 10), "the oversized message did not cut the viewer's connection"
+                assert new_subscription(raw, 10), "the oversized message did not cut the viewer's connection"
         time.sleep(1.0)
         peak_after = _vm_kib(view.pid, "VmHWM")
     finally:
@@ -151,8 +149,7 @@ def test_view_with_wrong_keys_says_the_handshake_failed(capsys, tmp_path):
 
     with Publisher("tcp://127.0.0.1:*", curve=CurveServer.from_dir(tmp_path / "a")) as pub:
         code, err = run_main(capsys, "view", pub.endpoint, "--curve", str(tmp_path / "b"), "--timeout", "1", "-q")
-        pub.write(_frame(0))
+        pub.write(wire_frame(0))
     assert code == 1
     assert re.search(r"no frames from .* within 1 s \(\d+ CURVE handshake\(s\) failed: check the --curve keys", err), err
     assert pub.refused >= 1
-    assert synthetic_image is not None
