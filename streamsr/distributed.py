@@ -81,7 +81,10 @@ def _actors(ray, spec: EnhancerSpec, workers: int | None):
                 result = e
             # Waited on, so the driver (which reads the counter after this result) never misses the last frames;
             # calls from one caller to one actor run in order, so the earlier adds are in by then too.
-            ray.get(self._progress.add.remote(pending[0]))
+            try:
+                ray.get(self._progress.add.remote(pending[0]))
+            except ray.exceptions.RayActorError:  # the progress counter is lost: the unit's result is not
+                pass
             return unit, result
 
     return Worker, Progress, count
@@ -146,7 +149,12 @@ class RayExecutor:
             except TimeoutError:
                 done = None
             if self.on_frames is not None:
-                frames = ray.get(self._progress.get.remote())
+                try:
+                    frames = ray.get(self._progress.get.remote())
+                except ray.exceptions.RayActorError:  # progress is lost, not the run: the bar stops moving
+                    frames, self.on_frames = shown, None
+                    if self.on_status is not None:
+                        self.on_status("warning: Ray's progress counter died; the run goes on without a progress bar")
                 if frames > shown:
                     self.on_frames(frames - shown)
                     shown = frames
