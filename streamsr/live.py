@@ -185,7 +185,8 @@ def stream(
     raw on loopback, JPEG 90 off the host. `enhancer`: a built Enhancer, else one is built
     (after the endpoint is bound and the record path checked, so a refusal is instant) from `spec`, or from
     `weights` and `settings` (any other EnhancerSpec field: engine, device, precision, batch, tile, halo...),
-    resolved here (`EnhancerSpec.resolve`; nothing: the shipped default). `stop`: set it (any thread) to end the run normally.
+    resolved here (`EnhancerSpec.resolve`; nothing: the shipped default). `stop`: set it (any thread) to end
+    the run normally.
 
     Raises StreamSRError (one line) for what fails before frames flow: clear text off the host without
     `insecure` (ClearTextRefused), a record path that exists, an endpoint in use, a source that cannot be
@@ -205,8 +206,9 @@ def stream(
         spec = EnhancerSpec.resolve(weights, **settings)
     elif weights is not None or settings or (enhancer is not None and spec is not None):
         raise InputError("give one of enhancer=, spec= or weights= and settings")
+    open_args = dict(realtime=realtime, loop=loop, capture=capture, live=live, av_options=av_options)
     return LiveRun(live_spec, on_status=on_status, on_notice=on_notice).run(
-        source, enhancer=enhancer, spec=spec, open_args=dict(realtime=realtime, loop=loop, capture=capture, live=live, av_options=av_options), stop=stop)
+        source, enhancer=enhancer, spec=spec, open_args=open_args, stop=stop)
 
 
 class LiveRun:

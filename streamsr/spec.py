@@ -63,8 +63,8 @@ class EnhancerSpec(EngineSettings):
     preset: Preset
 
     @classmethod
-    def resolve(cls, weights: str | Path | None = None, *, preset: str | None = None, cache_dir: str | Path | None = None,
-                **settings: object) -> EnhancerSpec:
+    def resolve(cls, weights: str | Path | None = None, *, preset: str | None = None,
+                cache_dir: str | Path | None = None, **settings: object) -> EnhancerSpec:
         """The spec for `weights` (None: the shipped default; a shipped name; a str or Path to a file), read
         once here. preset, when given, must be the file's. settings: the other fields, as named above.
         Raises WeightsError (one line) for a name that is not shipped, a missing or unreadable file, or a

@@ -424,7 +424,8 @@ while True:
         g_loss = content + adv_weight * adv
         losses.update(content=content.item(), adv=adv.item(), d=d_loss.item())
         if ldl_weight:  # LDL: extra L1 where the error looks like an artifact (noisy, worse than the EMA's)
-            with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            with torch.no_grad(), torch.autocast(dev.type, dtype=amp_dtype or torch.float32,
+                                                 enabled=amp_dtype is not None):
                 sr_ema = ema.module(lr_b).float()
             weights = artifact_map(hr_b, sr.detach(), sr_ema)
             ldl = F.l1_loss(weights * sr, weights * hr_b)
