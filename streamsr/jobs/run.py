@@ -10,6 +10,7 @@ finished, so a re-run skips what an interrupted run completed.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
@@ -64,7 +65,7 @@ class LocalExecutor:
         self.other = other
         self.on_frame = on_frame
         self._options: JobOptions | None = None
-        self._queue: list[WorkUnit] = []
+        self._queue: deque[WorkUnit] = deque()
 
     def prepare(self, jobs: Sequence[EnhanceJob], options: JobOptions) -> None:
         self._options = options
@@ -79,7 +80,7 @@ class LocalExecutor:
             raise RuntimeError("LocalExecutor.prepare must be called before outcomes()")
         errors: dict[EnhanceJob, BaseException] = {}
         while self._queue:
-            unit = self._queue.pop(0)
+            unit = self._queue.popleft()
             outcome: UnitResult | BaseException
             if unit.job in errors:
                 outcome = errors[unit.job]
@@ -132,12 +133,12 @@ def run_jobs(jobs: Sequence[EnhanceJob], executor: Executor, options: JobOptions
                 if error is not None and not keep_going:
                     raise error
 
-    todo = [j for j in jobs if options.overwrite or not keep_going or not is_complete(j)]
+    todo = {i for i, j in enumerate(jobs) if options.overwrite or not keep_going or not is_complete(j)}
     try:
         if todo:
-            executor.prepare(todo, options)
+            executor.prepare([jobs[i] for i in sorted(todo)], options)
         for i, job in enumerate(jobs):
-            if job not in todo:
+            if i not in todo:
                 record(i, skipped(job))
                 continue
             started[i] = time.perf_counter()
