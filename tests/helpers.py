@@ -341,3 +341,19 @@ def malformed_messages(rng: np.random.Generator) -> list[list[bytes]]:
                  bytes(rng.integers(0, 256, int(rng.integers(0, 64)), dtype=np.uint8))],
     ]
     return [kinds[i % len(kinds)]() for i in range(300)]
+
+
+class SlowEngine:
+    """A real engine plus `delay_s` seconds of sleep per call: an enhancer slower than a live source on any
+    machine, however idle, so the live paths must drop frames (or hint at the low rate)."""
+
+    def __init__(self, inner, delay_s: float) -> None:
+        self._inner = inner
+        self._delay_s = delay_s
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    def run(self, tiles, *args, **kwargs):
+        time.sleep(self._delay_s)
+        return self._inner.run(tiles, *args, **kwargs)

@@ -21,6 +21,7 @@ import pytest
 import zmq
 
 from helpers import (
+    SlowEngine,
     decode_all,
     engine_for,
     free_tcp_port,
@@ -314,7 +315,7 @@ def test_runner_publishes_on_the_default_endpoint_without_outputs_and_hints_at_l
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
     monkeypatch.setattr(live, "DEFAULT_ENDPOINT", endpoint)
     monkeypatch.setattr(live, "LOW_FPS_AFTER_S", 0.5)
-    slow = Enhancer(_Slow(tiny_enhancer.engine), tiny_enhancer.tiler)
+    slow = Enhancer(SlowEngine(tiny_enhancer.engine, 0.15), tiny_enhancer.tiler)  # far below a 50 fps source
     notices: list[str] = []
     from streamsr.sources import SyntheticSource
 
@@ -324,20 +325,6 @@ def test_runner_publishes_on_the_default_endpoint_without_outputs_and_hints_at_l
     assert not result.interrupted and result.failure is None
     hints = [n for n in notices if n.startswith("hint:")]
     assert len(hints) == 1 and "--preset" in hints[0] and "--device cuda" in hints[0], notices
-
-
-class _Slow:
-    """The real engine plus 150 ms per call: far below a 50 fps source on any machine."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def run(self, tiles, *args, **kwargs):
-        time.sleep(0.15)
-        return self._inner.run(tiles, *args, **kwargs)
 
 
 def test_log_warnings_get_a_line_of_their_own_under_the_status_line(capsys):

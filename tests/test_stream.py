@@ -12,7 +12,9 @@ import av
 import numpy as np
 import pytest
 
-from helpers import UdpSender, decode_all, engine_for, free_tcp_port, free_udp_port, popen_cli, run_main
+from helpers import (
+    SlowEngine, UdpSender, decode_all, engine_for, free_tcp_port, free_udp_port, popen_cli, run_main,
+)
 from streamsr.enhancer import Enhancer
 from streamsr.errors import OutputError
 from streamsr.frame import Frame
@@ -177,26 +179,11 @@ def test_display_without_a_gui_is_a_one_line_error():
     assert "\n" not in str(e.value)
 
 
-class _SlowEngine:
-    """The real engine plus a fixed 20 ms per call: slower than a 200 fps source on any machine, so the
-    live pipeline must drop frames however idle the CPU is."""
-
-    def __init__(self, inner) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def run(self, tiles, *args, **kwargs):
-        time.sleep(0.02)
-        return self._inner.run(tiles, *args, **kwargs)
-
-
 def test_live_pipeline_keeps_the_newest_frame_and_counts_drops(tiny_enhancer):
     """A 200 fps source into a slower enhancer: the pipeline drops stale frames (counted) instead of
     queueing them, so the capture->emitted latency stays near one enhance time; `stop` ends the run
     cleanly (sinks closed) even though the source never ends."""
-    tiny_enhancer = Enhancer(_SlowEngine(tiny_enhancer.engine), tiny_enhancer.tiler)
+    tiny_enhancer = Enhancer(SlowEngine(tiny_enhancer.engine, 0.02), tiny_enhancer.tiler)  # slower than 200 fps
     src = SyntheticSource(width=32, height=24, rate=200)
     sink = Collect()
     stop = threading.Event()

@@ -315,6 +315,51 @@ def test_bind_conflict_is_one_line_transport_error():
             Publisher(pub.endpoint)
 
 
+def _through_subscriber(bad: list[list[bytes]], *, conflate: bool, good_every: int, hwm: int, deadline_s: float,
+                        drain_s: float, pace_s: float = 0.0, final_seq: int | None = None):
+    """Send `bad` raw from an XPUB socket on 127.0.0.1 to a real Subscriber, a valid frame after every
+    `good_every`-th (then `pace_s` of sleep), and receive until every message is counted as received or
+    malformed (or `deadline_s` passes), then until `drain_s` brings nothing more; with `final_seq`, then send
+    one more valid frame and receive it. Returns (stats, frames received, malformed reasons, seqs of the
+    valid frames sent, the final frame or None)."""
+    reasons: list[str] = []
+    ctx = zmq.Context()
+    raw = ctx.socket(zmq.XPUB)
+    raw.setsockopt(zmq.SNDHWM, hwm)
+    port = raw.bind_to_random_port("tcp://127.0.0.1")
+    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, hwm=hwm, on_malformed=reasons.append)
+    last = None
+    try:
+        assert raw.poll(10_000), "subscriber never connected"
+        raw.recv()  # its subscription
+        good_seqs = []
+        for k, parts in enumerate(bad):
+            raw.send_multipart(parts)
+            if k % good_every == good_every - 1:
+                header, bgr = encode_frame(wire_frame(k))
+                raw.send_multipart([header, bgr.tobytes()])
+                good_seqs.append(k)
+                if pace_s:
+                    time.sleep(pace_s)
+        got = []
+        deadline = time.monotonic() + deadline_s
+        while time.monotonic() < deadline and sub.stats.malformed + sub.stats.received < len(bad) + len(good_seqs):
+            f = sub.recv(timeout=0.2)
+            if f is not None:
+                got.append(f)
+        while (f := sub.recv(timeout=drain_s)) is not None:
+            got.append(f)
+        if final_seq is not None:  # still receiving after all that
+            header, bgr = encode_frame(wire_frame(final_seq))
+            raw.send_multipart([header, bgr.tobytes()])
+            last = sub.recv(timeout=10)
+    finally:
+        sub.close()
+        raw.close(0)
+        ctx.term()
+    return sub.stats, got, reasons, good_seqs, last
+
+
 @pytest.mark.parametrize("conflate", [False, True])
 def test_fuzz_malformed_messages_are_counted_and_skipped(conflate):
     rng = np.random.default_rng(0)
@@ -322,38 +367,10 @@ def test_fuzz_malformed_messages_are_counted_and_skipped(conflate):
     for parts in bad:  # each really is rejected by the parser
         with pytest.raises(MalformedMessage):
             parse_message(parts)
-    reasons: list[str] = []
-    ctx = zmq.Context()
-    raw = ctx.socket(zmq.XPUB)
-    raw.setsockopt(zmq.SNDHWM, 10_000)
-    port = raw.bind_to_random_port("tcp://127.0.0.1")
-    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, hwm=10_000, on_malformed=reasons.append)
-    try:
-        assert raw.poll(10_000), "subscriber never connected"
-        raw.recv()  # its subscription
-        good_seqs = []
-        for k, parts in enumerate(bad):
-            raw.send_multipart(parts)
-            if k % 10 == 9:
-                header, bgr = encode_frame(wire_frame(k))
-                raw.send_multipart([header, bgr.tobytes()])
-                good_seqs.append(k)
-                if conflate:
-                    time.sleep(0.002)
-        got = []
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and sub.stats.malformed + sub.stats.received < len(bad) + len(good_seqs):
-            f = sub.recv(timeout=0.2)
-            if f is not None:
-                got.append(f)
-        while (f := sub.recv(timeout=0.2)) is not None:
-            got.append(f)
-    finally:
-        sub.close()
-        raw.close(0)
-        ctx.term()
-    assert sub.stats.malformed == len(bad) == len(reasons)
-    assert sub.stats.received == len(good_seqs)
+    stats, got, reasons, good_seqs, _ = _through_subscriber(bad, conflate=conflate, good_every=10, hwm=10_000,
+                                                            deadline_s=10, drain_s=0.2, pace_s=0.002 if conflate else 0.0)
+    assert stats.malformed == len(bad) == len(reasons)
+    assert stats.received == len(good_seqs)
     assert any("version" in r for r in reasons) and any("bytes" in r for r in reasons)
     assert all(np.array_equal(f.image, synthetic_image(f.seq, 32, 24)) for f in got)
     if conflate:
@@ -459,40 +476,8 @@ def test_fuzz_thousands_of_generated_malformed_messages_never_stop_the_receiver(
     for parts in bad:
         with pytest.raises(MalformedMessage):
             parse_message(parts)
-    reasons: list[str] = []
-    ctx = zmq.Context()
-    raw = ctx.socket(zmq.XPUB)
-    raw.setsockopt(zmq.SNDHWM, 100_000)
-    port = raw.bind_to_random_port("tcp://127.0.0.1")
-    sub = Subscriber(f"tcp://127.0.0.1:{port}", conflate=conflate, hwm=100_000, on_malformed=reasons.append)
-    try:
-        assert raw.poll(10_000), "subscriber never connected"
-        raw.recv()
-        good_seqs = []
-        for k, parts in enumerate(bad):
-            raw.send_multipart(parts)
-            if k % 30 == 29:
-                header, bgr = encode_frame(wire_frame(k))
-                raw.send_multipart([header, bgr.tobytes()])
-                good_seqs.append(k)
-        total = len(bad) + len(good_seqs)
-        got = []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and sub.stats.malformed + sub.stats.received < total:
-            f = sub.recv(timeout=0.2)
-            if f is not None:
-                got.append(f)
-        while (f := sub.recv(timeout=0.3)) is not None:
-            got.append(f)
-        # still receiving after all that
-        header, bgr = encode_frame(wire_frame(10_000))
-        raw.send_multipart([header, bgr.tobytes()])
-        last = sub.recv(timeout=10)
-    finally:
-        sub.close()
-        raw.close(0)
-        ctx.term()
-    st = sub.stats
+    st, got, reasons, good_seqs, last = _through_subscriber(bad, conflate=conflate, good_every=30, hwm=100_000,
+                                                            deadline_s=60, drain_s=0.3, final_seq=10_000)
     assert last is not None and last.seq == 10_000
     assert st.received == len(good_seqs) + 1 and st.malformed == len(bad) == len(reasons)
     assert st.undecodable == 0  # every lie was caught before decoding
